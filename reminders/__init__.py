@@ -1,0 +1,1 @@
+"""Post-treatment aftercare reminders: plan, store and send them on time, once."""

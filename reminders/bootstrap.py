@@ -1,0 +1,90 @@
+"""Builds the running parts from settings: engine, migrations, policies, channels, service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from reminders.channels.base import Channel, ChannelRegistry
+from reminders.channels.console import ConsoleChannel
+from reminders.clock import Clock, SystemClock
+from reminders.db import migrate
+from reminders.db.engine import make_engine, make_session_factory
+from reminders.db.models import Clinic, Treatment
+from reminders.dispatch import Dispatcher
+from reminders.domain import ChannelKind
+from reminders.errors import ConfigError
+from reminders.policies import PolicySet, load_policies
+from reminders.retry import RetryPolicy
+from reminders.service import ReminderService
+from reminders.settings import Settings
+from reminders.worker import default_worker_id
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    policies: PolicySet
+    service: ReminderService
+    clinic: Clinic
+
+    def dispatcher(self, channels: ChannelRegistry, worker_id: str | None = None) -> Dispatcher:
+        worker = self.settings.worker
+        return Dispatcher(
+            sessions=self.sessions,
+            clock=self.clock,
+            channels=channels,
+            retry=RetryPolicy(
+                worker.max_attempts, worker.retry_base_seconds, worker.retry_max_seconds
+            ),
+            worker_id=worker_id or default_worker_id(),
+            batch_size=worker.batch_size,
+            lease=timedelta(seconds=worker.lease_seconds),
+        )
+
+    @property
+    def clinic_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic.timezone)
+
+    def zone_for(self, treatment: Treatment) -> ZoneInfo:
+        """The patient's zone if they have one, else the clinic's."""
+        zone = treatment.patient.timezone
+        return ZoneInfo(zone) if zone else self.clinic_zone
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> App:
+    """Open the database (migrating it when asked), load policies, sync the clinic."""
+    policies = load_policies(settings.policies_dir)
+    engine = make_engine(settings.effective_database_url)
+    # The embedded SQLite file migrates itself; a shared server is migrated on
+    # purpose (`reminders db upgrade`) so one process cannot surprise the others.
+    if upgrade and engine.dialect.name == "sqlite":
+        migrate.upgrade(engine)
+    elif not migrate.is_current(engine):
+        engine.dispose()
+        raise ConfigError(
+            f"database schema is at {migrate.current_revision_safe(engine)}, not the newest "
+            f"({migrate.head_revision()}): run `reminders db upgrade`"
+        )
+    sessions = make_session_factory(engine)
+    clock = clock or SystemClock()
+    service = ReminderService(sessions=sessions, clock=clock, policies=policies)
+    clinic = service.sync_clinic(settings.clinic)
+    return App(settings, engine, sessions, clock, policies, service, clinic)
+
+
+def default_channels(settings: Settings) -> ChannelRegistry:
+    """Console for every kind until a provider is configured."""
+    console = ConsoleChannel(settings.data_dir / "outbox.log")
+    channels: dict[ChannelKind, Channel] = {ChannelKind.SMS: console, ChannelKind.EMAIL: console}
+    return ChannelRegistry(channels)

@@ -1,0 +1,1 @@
+"""Delivery channels: one small interface, one module per provider."""

@@ -1,0 +1,50 @@
+"""The interface every channel implements, and the registry the worker sends through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from reminders.domain import ChannelKind
+from reminders.errors import ChannelError
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready to leave: the only thing a channel sees."""
+
+    message_id: int
+    kind: ChannelKind
+    to: str  # E.164 phone or email address
+    subject: str | None
+    body: str
+    clinic_id: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_id: str
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, outgoing: Outgoing) -> Receipt:
+        """Hand the message to the provider; raise ChannelError(permanent=...) on failure."""
+        ...
+
+
+class ChannelRegistry:
+    """Which channel carries each kind of message in this deployment."""
+
+    def __init__(self, channels: dict[ChannelKind, Channel]) -> None:
+        self._channels = dict(channels)
+
+    def for_kind(self, kind: ChannelKind) -> Channel:
+        channel = self._channels.get(kind)
+        if channel is None:
+            raise ChannelError(f"no channel configured for {kind}", permanent=True)
+        return channel
+
+    def describe(self) -> dict[str, str]:
+        return {kind.value: channel.name for kind, channel in self._channels.items()}

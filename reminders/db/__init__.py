@@ -1,0 +1,1 @@
+"""Storage: models, the engine, every query, and migrations."""

@@ -1,0 +1,140 @@
+"""SQLAlchemy 2.0 models. Every planned message is a row: the database is the schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from reminders.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    phone: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64))
+    restriction: Mapped[str] = mapped_column(String(16))
+    quiet_hours: Mapped[str | None] = mapped_column(String(16))
+    default_channel: Mapped[str] = mapped_column(String(10))
+    show_patient_name: Mapped[bool]
+    show_product_name: Mapped[bool]
+    time_format: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    email: Mapped[str | None] = mapped_column(String(254))
+    preferred_channel: Mapped[str | None] = mapped_column(String(10))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # only if not the clinic's
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_patients_clinic_phone", "clinic_id", "phone"),
+        Index("ix_patients_clinic_email", "clinic_id", "email"),
+    )
+
+
+class Treatment(Base):
+    __tablename__ = "treatments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    treatment_type: Mapped[str] = mapped_column(String(40))
+    performed_at: Mapped[datetime]
+    logged_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(12))
+    policy_version: Mapped[str] = mapped_column(String(60))
+    restriction: Mapped[str] = mapped_column(String(16))
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    patient: Mapped[Patient] = relationship(lazy="joined")
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="treatment", order_by="Message.id", lazy="selectin"
+    )
+
+    __table_args__ = (Index("ix_treatments_clinic_performed", "clinic_id", "performed_at"),)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"), index=True)
+    step_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(12))
+    natural_at: Mapped[datetime]  # treatment + offset, before late-logging or quiet hours
+    due_at: Mapped[datetime]  # when it should go out
+    send_after: Mapped[datetime]  # due_at, or the next retry
+    expires_at: Mapped[datetime | None]  # never sent at or after
+    not_before: Mapped[datetime | None]  # never sent before
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    policy_version: Mapped[str] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # why skipped, failed or cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(80))
+    # A claim: who holds it, until when, and the token every outcome must match.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    treatment: Mapped[Treatment] = relationship(back_populates="messages")
+    events: Mapped[list[MessageEvent]] = relationship(order_by="MessageEvent.id", viewonly=True)
+
+    __table_args__ = (
+        Index("ix_messages_state_send_after", "state", "send_after"),
+        Index("ix_messages_state_lease_until", "state", "lease_until"),
+    )
+
+
+class MessageEvent(Base):
+    """Append-only history of a message: planned, claimed, sent, retried, skipped..."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(80))

@@ -1,0 +1,317 @@
+"""Every query the service makes, including the atomic claim of due messages.
+
+Functions take the session and keyword-only arguments; the caller owns the
+transaction. Times are always bound parameters from the injected clock, never
+the database's own now().
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
+from reminders.domain import MessageState, TreatmentStatus
+
+PENDING = MessageState.PENDING.value
+SENDING = MessageState.SENDING.value
+
+
+def get_clinic_by_slug(session: Session, *, slug: str) -> Clinic | None:
+    return session.scalars(select(Clinic).where(Clinic.slug == slug)).one_or_none()
+
+
+def get_clinic(session: Session, *, clinic_id: int) -> Clinic | None:
+    return session.get(Clinic, clinic_id)
+
+
+def find_patient(
+    session: Session, *, clinic_id: int, phone: str | None, email: str | None
+) -> Patient | None:
+    """The clinic's patient with this phone, else with this email."""
+    for column, value in ((Patient.phone, phone), (Patient.email, email)):
+        if value:
+            found = session.scalars(
+                select(Patient)
+                .where(Patient.clinic_id == clinic_id, column == value)
+                .order_by(Patient.id)
+                .limit(1)
+            ).first()
+            if found:
+                return found
+    return None
+
+
+def get_treatment(session: Session, *, clinic_id: int, treatment_id: int) -> Treatment | None:
+    return session.scalars(
+        select(Treatment)
+        .where(Treatment.id == treatment_id, Treatment.clinic_id == clinic_id)
+        .options(selectinload(Treatment.messages).selectinload(Message.events))
+    ).one_or_none()
+
+
+def list_treatments(
+    session: Session,
+    *,
+    clinic_id: int,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> Sequence[Treatment]:
+    return session.scalars(
+        select(Treatment)
+        .where(
+            Treatment.clinic_id == clinic_id,
+            Treatment.performed_at >= since,
+            Treatment.performed_at < until,
+        )
+        .order_by(Treatment.performed_at.desc(), Treatment.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def add_event(
+    session: Session,
+    *,
+    message_id: int,
+    kind: str,
+    state: str,
+    at: datetime,
+    detail: str | None = None,
+    worker: str | None = None,
+) -> None:
+    session.add(
+        MessageEvent(
+            message_id=message_id, kind=kind, state=state, at=at, detail=detail, worker=worker
+        )
+    )
+
+
+def _add_events(
+    session: Session,
+    *,
+    ids: Sequence[int],
+    kind: str,
+    state: str,
+    at: datetime,
+    detail: str | None,
+    worker: str | None = None,
+) -> None:
+    if ids:
+        session.execute(
+            insert(MessageEvent),
+            [
+                {
+                    "message_id": i,
+                    "kind": kind,
+                    "state": state,
+                    "at": at,
+                    "detail": detail,
+                    "worker": worker,
+                }
+                for i in ids
+            ],
+        )
+
+
+def cancel_pending(session: Session, *, treatment_id: int, reason: str, now: datetime) -> list[int]:
+    """Cancel the treatment's pending messages; claimed or finished ones are left as they are."""
+    ids = list(
+        session.scalars(
+            update(Message)
+            .where(Message.treatment_id == treatment_id, Message.state == PENDING)
+            .values(state=MessageState.CANCELLED.value, reason=reason, updated_at=now)
+            .returning(Message.id)
+        )
+    )
+    _add_events(session, ids=ids, kind="cancelled", state="cancelled", at=now, detail=reason)
+    return ids
+
+
+def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
+    """Take back claims whose worker died: the send may or may not have happened.
+
+    They go back to pending and are sent again (at-least-once); see the README's
+    delivery contract for the window this leaves.
+    """
+    ids = list(
+        session.scalars(
+            update(Message)
+            .where(Message.state == SENDING, Message.lease_until < now)
+            .values(
+                state=PENDING,
+                claim_token=None,
+                claimed_by=None,
+                lease_until=None,
+                send_after=now,
+                updated_at=now,
+                last_error="claim lease expired: outcome of the last attempt unknown",
+            )
+            .returning(Message.id)
+        )
+    )
+    _add_events(
+        session,
+        ids=ids,
+        kind="lease_expired",
+        state=PENDING,
+        at=now,
+        detail="worker stopped holding the claim; will try again",
+    )
+    return ids
+
+
+def skip_expired(session: Session, *, now: datetime) -> list[int]:
+    """Pending messages whose step stopped being true are skipped, never sent late."""
+    ids = list(
+        session.scalars(
+            update(Message)
+            .where(
+                Message.state == PENDING,
+                Message.expires_at.is_not(None),
+                Message.expires_at <= now,
+            )
+            .values(
+                state=MessageState.SKIPPED.value,
+                reason="expired before it could be sent (the restriction or its usefulness ended)",
+                updated_at=now,
+            )
+            .returning(Message.id)
+        )
+    )
+    _add_events(
+        session,
+        ids=ids,
+        kind="skipped",
+        state="skipped",
+        at=now,
+        detail="expired before it could be sent",
+    )
+    return ids
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    messages: list[Message]
+
+
+def claim_due(
+    session: Session, *, now: datetime, worker: str, lease: timedelta, limit: int
+) -> Claim:
+    """Atomically move up to `limit` due pending messages to sending under one token.
+
+    One conditional UPDATE: a row another worker claimed first no longer matches
+    `state = pending`, and PostgreSQL's SKIP LOCKED lets workers pass each other.
+    """
+    token = str(uuid.uuid4())
+    due = (
+        select(Message.id)
+        .where(Message.state == PENDING, Message.send_after <= now)
+        .order_by(Message.send_after, Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(
+        session.scalars(
+            update(Message)
+            .where(Message.id.in_(due.scalar_subquery()), Message.state == PENDING)
+            .values(
+                state=SENDING,
+                claim_token=token,
+                claimed_by=worker,
+                lease_until=now + lease,
+                attempts=Message.attempts + 1,
+                updated_at=now,
+            )
+            .returning(Message.id)
+        )
+    )
+    _add_events(session, ids=ids, kind="claimed", state=SENDING, at=now, detail=None, worker=worker)
+    if not ids:
+        return Claim(token, [])
+    messages = session.scalars(
+        select(Message)
+        .where(Message.id.in_(ids))
+        .options(selectinload(Message.treatment).joinedload(Treatment.patient))
+        .order_by(Message.send_after, Message.id)
+    ).all()
+    return Claim(token, list(messages))
+
+
+def settle(
+    session: Session,
+    *,
+    message_id: int,
+    token: str,
+    now: datetime,
+    state: MessageState,
+    event: str,
+    detail: str | None = None,
+    worker: str | None = None,
+    **values: object,
+) -> bool:
+    """Record a claimed message's outcome, fenced by its claim token.
+
+    Returns False when the claim was lost (lease expired and someone else took
+    over): a late worker must not overwrite a newer outcome.
+    """
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.claim_token == token, Message.state == SENDING)
+        .values(state=state.value, updated_at=now, lease_until=None, **values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    add_event(
+        session,
+        message_id=message_id,
+        kind=event,
+        state=state.value,
+        at=now,
+        detail=detail,
+        worker=worker,
+    )
+    return True
+
+
+def next_send_after(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(Message.send_after)).where(Message.state == PENDING))
+
+
+def next_lease_expiry(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(Message.lease_until)).where(Message.state == SENDING))
+
+
+def upcoming_messages(
+    session: Session, *, clinic_id: int, since: datetime, limit: int
+) -> Sequence[Message]:
+    """Messages still to go, and those settled since `since`, soonest first."""
+    return session.scalars(
+        select(Message)
+        .where(
+            Message.clinic_id == clinic_id,
+            or_(
+                Message.state.in_([PENDING, SENDING]),
+                and_(Message.updated_at >= since),
+            ),
+        )
+        .options(selectinload(Message.treatment).joinedload(Treatment.patient))
+        .order_by(Message.due_at, Message.id)
+        .limit(limit)
+    ).all()
+
+
+def active_treatment_ids(session: Session, *, ids: Sequence[int]) -> set[int]:
+    return set(
+        session.scalars(
+            select(Treatment.id).where(
+                Treatment.id.in_(ids), Treatment.status == TreatmentStatus.ACTIVE.value
+            )
+        )
+    )

@@ -1,0 +1,288 @@
+"""Claim-then-send: the worker's one pass over due messages.
+
+A message moves pending -> sending in one conditional UPDATE (the claim) that
+is committed before any provider is called, so a second worker or a restart
+cannot pick it up while this one holds it. Each outcome is written fenced by
+the claim token. The window no database can close: a worker that dies after
+the provider accepted a message but before its outcome commits leaves the
+claim to expire, and the message is sent again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from reminders.channels.base import ChannelRegistry, Outgoing
+from reminders.clock import Clock
+from reminders.db import repo
+from reminders.db.models import Message
+from reminders.domain import ChannelKind, MessageState, TreatmentStatus
+from reminders.errors import ChannelError
+from reminders.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    recovered: int = 0
+    released: int = 0
+    lost_claims: int = 0
+    sent_ids: list[int] = field(default_factory=list)
+
+    def merge(self, other: DispatchReport) -> None:
+        for name in (
+            "sent",
+            "retried",
+            "failed",
+            "skipped",
+            "recovered",
+            "released",
+            "lost_claims",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.sent_ids += other.sent_ids
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        channels: ChannelRegistry,
+        retry: RetryPolicy,
+        worker_id: str,
+        batch_size: int = 100,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.channels = channels
+        self.retry = retry
+        self.worker_id = worker_id
+        self.batch_size = batch_size
+        self.lease = lease
+
+    def dispatch_due(self, stopping: Callable[[], bool] = lambda: False) -> DispatchReport:
+        """Send everything due now, batch by batch, until nothing is due or we are stopping."""
+        report = DispatchReport()
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            report.recovered = len(repo.recover_expired_leases(session, now=now))
+            report.skipped = len(repo.skip_expired(session, now=now))
+        while not stopping():
+            batch = self._dispatch_batch(stopping)
+            report.merge(batch)
+            if batch.sent + batch.retried + batch.failed + batch.skipped + batch.released == 0:
+                break
+        return report
+
+    def next_wake(self) -> datetime | None:
+        """When there is next something to do: a pending message due, or a lease to recover."""
+        with self.sessions() as session:
+            times = [repo.next_send_after(session), repo.next_lease_expiry(session)]
+        known = [t for t in times if t is not None]
+        return min(known) if known else None
+
+    def _dispatch_batch(self, stopping: Callable[[], bool]) -> DispatchReport:
+        report = DispatchReport()
+        with self.sessions.begin() as session:
+            claim = repo.claim_due(
+                session,
+                now=self.clock.now(),
+                worker=self.worker_id,
+                lease=self.lease,
+                limit=self.batch_size,
+            )
+        for message in claim.messages:
+            if stopping():
+                self._release(message, claim.token, report)
+                continue
+            self._send_one(message, claim.token, report)
+        return report
+
+    def _send_one(self, message: Message, token: str, report: DispatchReport) -> None:
+        # The clock is read per message, not per batch: a step that expires
+        # while earlier messages in the batch are being sent must not go out.
+        now = self.clock.now()
+        if message.not_before is not None and now < message.not_before:
+            # Never early: an all-clear waits for its restriction to end.
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.PENDING,
+                "released",
+                "not before the restriction ends",
+                send_after=message.not_before,
+                attempts=message.attempts - 1,
+                claim_token=None,
+                claimed_by=None,
+            )
+            return
+        blocked = _blocked_reason(message, now)
+        if blocked:
+            self._settle(
+                message, token, report, MessageState.SKIPPED, "skipped", blocked, reason=blocked
+            )
+            return
+        try:
+            outgoing = _outgoing(message)
+            receipt = self.channels.for_kind(ChannelKind(message.channel)).send(outgoing)
+        except ChannelError as exc:
+            self._failed_attempt(message, token, report, exc)
+            return
+        self._settle(
+            message,
+            token,
+            report,
+            MessageState.SENT,
+            "sent",
+            None,
+            provider_id=receipt.provider_id,
+            sent_at=self.clock.now(),
+            last_error=None,
+            claim_token=None,
+        )
+
+    def _failed_attempt(
+        self, message: Message, token: str, report: DispatchReport, exc: ChannelError
+    ) -> None:
+        error = str(exc)
+        now = self.clock.now()
+        if exc.permanent or not self.retry.should_retry(message.attempts):
+            why = error if exc.permanent else f"gave up after {message.attempts} attempts: {error}"
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.FAILED,
+                "failed",
+                why,
+                last_error=error,
+                reason=why,
+            )
+            return
+        next_try = now + self.retry.delay(message.attempts, retry_after=exc.retry_after)
+        if message.expires_at is not None and next_try >= message.expires_at:
+            why = f"expired before it could be retried; last error: {error}"
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.SKIPPED,
+                "skipped",
+                why,
+                last_error=error,
+                reason=why,
+            )
+            return
+        self._settle(
+            message,
+            token,
+            report,
+            MessageState.PENDING,
+            "retry_scheduled",
+            f"{error}; next attempt at {next_try.isoformat(timespec='seconds')}",
+            last_error=error,
+            send_after=next_try,
+            claim_token=None,
+            claimed_by=None,
+        )
+
+    def _release(self, message: Message, token: str, report: DispatchReport) -> None:
+        # Shutting down: hand back claims we will not use, without waiting for the lease.
+        self._settle(
+            message,
+            token,
+            report,
+            MessageState.PENDING,
+            "released",
+            "worker stopping before sending",
+            attempts=message.attempts - 1,
+            claim_token=None,
+            claimed_by=None,
+        )
+
+    def _settle(
+        self,
+        message: Message,
+        token: str,
+        report: DispatchReport,
+        state: MessageState,
+        event: str,
+        detail: str | None,
+        **values: object,
+    ) -> None:
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            ok = repo.settle(
+                session,
+                message_id=message.id,
+                token=token,
+                now=now,
+                state=state,
+                event=event,
+                detail=detail,
+                worker=self.worker_id,
+                **values,
+            )
+        if not ok:
+            report.lost_claims += 1
+            log.warning(
+                "claim lost before outcome was recorded",
+                extra={"message_id": message.id, "outcome": event},
+            )
+            return
+        counter = {
+            "sent": "sent",
+            "skipped": "skipped",
+            "failed": "failed",
+            "retry_scheduled": "retried",
+            "released": "released",
+        }[event]
+        setattr(report, counter, getattr(report, counter) + 1)
+        if event == "sent":
+            report.sent_ids.append(message.id)
+        log.info(
+            "message %s",
+            event,
+            extra={"message_id": message.id, "clinic_id": message.clinic_id, "state": state.value},
+        )
+
+
+def _blocked_reason(message: Message, now: datetime) -> str | None:
+    """Why a claimed message must not go out now, if it must not."""
+    if message.treatment.status != TreatmentStatus.ACTIVE.value:
+        return "treatment cancelled"
+    if message.expires_at is not None and now >= message.expires_at:
+        return "expired before it could be sent (the restriction or its usefulness ended)"
+    return None
+
+
+def _outgoing(message: Message) -> Outgoing:
+    patient = message.treatment.patient
+    kind = ChannelKind(message.channel)
+    to = patient.phone if kind is ChannelKind.SMS else patient.email
+    if not to:
+        raise ChannelError(
+            f"patient has no {'phone' if kind is ChannelKind.SMS else 'email'}", permanent=True
+        )
+    return Outgoing(
+        message_id=message.id,
+        kind=kind,
+        to=to,
+        subject=message.subject,
+        body=message.body,
+        clinic_id=message.clinic_id,
+    )

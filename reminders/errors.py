@@ -1,0 +1,36 @@
+"""One exception tree for the package; callers catch ReminderError."""
+
+from __future__ import annotations
+
+
+class ReminderError(Exception):
+    """Base of every error the package raises on purpose."""
+
+
+class ConfigError(ReminderError):
+    """Settings or policy files are wrong; the message names the file and key."""
+
+
+class InputError(ReminderError):
+    """Bad input from a person or a client; nothing was stored."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFoundError(ReminderError):
+    """The object does not exist (or belongs to another clinic)."""
+
+
+class ChannelError(ReminderError):
+    """A provider refused or failed a send.
+
+    Providers raise only this; the service decides what it means for the message.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after

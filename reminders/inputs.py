@@ -1,0 +1,79 @@
+"""Turns what a person typed into checked values, or an InputError naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from reminders.errors import InputError
+
+MAX_PAST = timedelta(days=1)
+MAX_FUTURE = timedelta(days=365)
+
+
+def parse_phone(text: str, *, region: str, field: str = "phone") -> str:
+    """E.164 from an international or national (clinic region) number."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InputError(field, f"{text!r} is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InputError(field, f"{text!r} is not a valid phone number for region {region}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_email(text: str, *, field: str = "email") -> str:
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InputError(field, f"{text!r} is not a valid email address: {exc}") from exc
+
+
+def parse_zone(text: str, *, field: str = "tz") -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InputError(field, f"unknown time zone {text!r} (use an IANA name)") from exc
+
+
+def parse_when(text: str, *, zone: ZoneInfo, field: str = "at") -> datetime:
+    """An instant from ISO 8601 text; a time with no offset is read in `zone`.
+
+    A local time that a DST change skips or repeats is refused, never guessed.
+    """
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InputError(
+            field, f"{text!r} is not a time like 2026-03-08 14:30 or 2026-03-08T14:30-05:00"
+        ) from exc
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    return local_to_utc(parsed, zone, field=field)
+
+
+def local_to_utc(naive: datetime, zone: ZoneInfo, *, field: str = "at") -> datetime:
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first.astimezone(UTC)
+    round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if round_trip != naive:
+        raise InputError(field, f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key} (DST gap)")
+    raise InputError(
+        field,
+        f"{naive:%Y-%m-%d %H:%M} happens twice in {zone.key} (DST change): "
+        f"give an offset, e.g. {first.isoformat(timespec='minutes')} "
+        f"or {second.isoformat(timespec='minutes')}",
+    )
+
+
+def check_treatment_time(performed_at: datetime, *, now: datetime, field: str = "at") -> None:
+    """Aftercare is planned for treatments from the last day up to a year ahead."""
+    if performed_at < now - MAX_PAST:
+        raise InputError(field, "is more than a day in the past; aftercare would be stale")
+    if performed_at > now + MAX_FUTURE:
+        raise InputError(field, "is more than a year in the future")

@@ -1,0 +1,68 @@
+"""Wall-clock helpers: instants are UTC; people read local time."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def wall_time_to_utc(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The instant a wall time occurs on a day.
+
+    A wall time skipped by a spring-forward gap resolves to the same elapsed
+    offset past the gap (02:30 becomes 03:30); a repeated one to its first occurrence.
+    """
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
+
+
+def is_ambiguous(local: datetime) -> bool:
+    """True when this wall time happens twice in its zone (the fall-back hour)."""
+    other = local.replace(fold=1 - local.fold)
+    return other.utcoffset() != local.utcoffset()
+
+
+def format_clock(instant: datetime, zone: ZoneInfo, *, clock_24h: bool = False) -> str:
+    """`6:30 PM` or `18:30`, with the zone's abbreviation only where the wall time repeats."""
+    local = instant.astimezone(zone)
+    text = f"{local:%H:%M}" if clock_24h else f"{local:%I:%M %p}".lstrip("0")
+    if is_ambiguous(local):
+        text += f" {local:%Z}"
+    return text
+
+
+def format_clock_relative(
+    instant: datetime, reference: datetime, zone: ZoneInfo, *, clock_24h: bool = False
+) -> str:
+    """A clock time as read on the reference day.
+
+    `6:30 PM`, `6:30 PM tomorrow` or `6:30 PM on Sat 3 Mar`.
+    """
+    text = format_clock(instant, zone, clock_24h=clock_24h)
+    days = (instant.astimezone(zone).date() - reference.astimezone(zone).date()).days
+    if days == 0:
+        return text
+    if days == 1:
+        return f"{text} tomorrow"
+    local = instant.astimezone(zone)
+    return f"{text} on {local:%a} {local.day} {local:%b}"
+
+
+def format_staff(instant: datetime, zone: ZoneInfo) -> str:
+    """What staff screens show: `2026-03-08 05:30 EDT`."""
+    return f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
+def in_span(wall: time, start: time, end: time) -> bool:
+    if start <= end:
+        return start <= wall < end
+    return wall >= start or wall < end
+
+
+def next_wall_time(after: datetime, wall: time, zone: ZoneInfo) -> datetime:
+    """The first instant at or after `after` whose local wall time is `wall`."""
+    local = after.astimezone(zone)
+    for days in range(3):
+        candidate = wall_time_to_utc(local.date() + timedelta(days=days), wall, zone)
+        if candidate >= after:
+            return candidate
+    raise AssertionError("a wall time recurs within three days")

@@ -1,0 +1,29 @@
+"""Log setup: one line per event with its structured fields, never contact details or bodies."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class FieldsFormatter(logging.Formatter):
+    """Appends the record's `extra` fields as key=value, e.g. message_id=12 state=sent."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if not fields:
+            return base
+        return base + " " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # APScheduler logs every job run at INFO; that is noise every half second.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

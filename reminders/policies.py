@@ -1,0 +1,312 @@
+"""Loads and validates the aftercare policies in config/policies/*.toml.
+
+A policy is clinical content: every instruction cites the published answers
+it rests on, and loading refuses anything it cannot check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from reminders.durations import parse_duration
+from reminders.errors import ConfigError
+from reminders.sources import Answer, find_answer, load_answers, normalise
+from reminders.templates import unknown_fields
+
+RESTRICTION_END = "restriction_end"
+_ANCHORED = re.compile(r"^restriction_end(?:\s*\+\s*(\S+))?$")
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Citation(_Strict):
+    heading: Text
+    clinician: Text
+    quote: Text | None = None
+
+
+class Instruction(_Strict):
+    says: Text
+    citations: list[Citation] = Field(min_length=1)
+
+
+class StepSpec(_Strict):
+    id: Slug
+    offset: Text
+    expires: Text
+    not_before: Literal["restriction_end"] | None = None
+    may_wait: bool = False
+    min_useful: Text = "0m"
+    sms: Text
+    email_subject: Text
+    email_body: Text
+    instructions: list[Instruction] = Field(min_length=1)
+
+
+class PolicySpec(_Strict):
+    treatment: Slug
+    title: Text
+    generic_name: Text
+    product_name: Text
+    source: Text
+    steps: list[StepSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An instant relative to the treatment: `after` plus, if anchored, the restriction length."""
+
+    after: timedelta
+    from_restriction_end: bool
+
+    def resolve(self, restriction: timedelta) -> timedelta:
+        return self.after + (restriction if self.from_restriction_end else timedelta(0))
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    offset: Anchor
+    # When the step stops being true: an anchor, or a span after it was due.
+    expires_at: Anchor | None
+    expires_after: timedelta | None
+    not_before_restriction_end: bool
+    may_wait: bool
+    min_useful: timedelta
+    sms: str
+    email_subject: str
+    email_body: str
+    instructions: tuple[Instruction, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    treatment: str
+    title: str
+    generic_name: str
+    product_name: str
+    version: str
+    steps: tuple[Step, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+def parse_anchor(text: str) -> Anchor:
+    match = _ANCHORED.match(text.strip())
+    if match:
+        extra = match.group(1)
+        return Anchor(parse_duration(extra) if extra else timedelta(0), True)
+    return Anchor(parse_duration(text), False)
+
+
+def policy_version(treatment: str, content: bytes) -> str:
+    """Names the exact text a message came from: treatment plus a content hash."""
+    return f"{treatment}@{hashlib.sha256(content).hexdigest()[:12]}"
+
+
+def load_policy_file(path: Path) -> tuple[Policy | None, list[Problem]]:
+    """Parse and check one policy file; returns the policy only when there are no problems."""
+    content = path.read_bytes()
+    try:
+        data = tomllib.loads(content.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), "(file)", f"not valid TOML: {exc}")]
+    try:
+        spec = PolicySpec.model_validate(data)
+    except ValidationError as exc:
+        return None, [_problem_from_error(path, err) for err in exc.errors()]
+    problems = _check_policy(path, spec)
+    if problems:
+        return None, problems
+    return _build_policy(path, spec, content), []
+
+
+def _problem_from_error(path: Path, err: object) -> Problem:
+    assert isinstance(err, dict)
+    loc = err.get("loc", ())
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    message = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        message = "unknown key"
+    return Problem(str(path), key.lstrip(".") or "(root)", message)
+
+
+def _check_policy(path: Path, spec: PolicySpec) -> list[Problem]:
+    problems: list[Problem] = []
+    file = str(path)
+    if spec.treatment != path.stem:
+        problems.append(Problem(file, "treatment", f"must match the file name {path.stem!r}"))
+    source_path = (path.parent / spec.source).resolve()
+    answers: list[Answer] | None = None
+    if source_path.is_file():
+        answers = load_answers(source_path)
+    else:
+        problems.append(Problem(file, "source", f"file {spec.source!r} not found"))
+    seen: set[str] = set()
+    previous: timedelta | None = None
+    for i, step in enumerate(spec.steps):
+        key = f"steps[{i}]"
+        if step.id in seen:
+            problems.append(Problem(file, f"{key}.id", f"duplicate step id {step.id!r}"))
+        seen.add(step.id)
+        problems += _check_step_times(file, key, step)
+        problems += _check_templates(file, key, step)
+        if answers is not None:
+            problems += _check_citations(file, key, step, answers)
+        order = _order_key(step)
+        if order is not None and previous is not None and order < previous:
+            problems.append(Problem(file, f"{key}.offset", "steps must be in order of offset"))
+        previous = order if order is not None else previous
+    return problems
+
+
+def _order_key(step: StepSpec) -> timedelta | None:
+    # Ordered as for a 4 h restriction; every anchored offset keeps its place for any length.
+    try:
+        return parse_anchor(step.offset).resolve(timedelta(hours=4))
+    except ValueError:
+        return None
+
+
+def _check_step_times(file: str, key: str, step: StepSpec) -> list[Problem]:
+    problems = []
+    offset: Anchor | None = None
+    for field in ("offset", "expires", "min_useful"):
+        value = getattr(step, field)
+        try:
+            parsed = parse_duration(value) if field == "min_useful" else parse_anchor(value)
+        except ValueError as exc:
+            problems.append(Problem(file, f"{key}.{field}", str(exc)))
+            continue
+        if field == "offset":
+            assert isinstance(parsed, Anchor)
+            offset = parsed
+    if step.not_before and offset and not offset.from_restriction_end:
+        problems.append(
+            Problem(file, f"{key}.offset", "a step with not_before must be due at restriction_end")
+        )
+    return problems
+
+
+def _check_templates(file: str, key: str, step: StepSpec) -> list[Problem]:
+    problems = []
+    for field in ("sms", "email_subject", "email_body"):
+        try:
+            unknown = unknown_fields(getattr(step, field))
+        except ValueError as exc:
+            problems.append(Problem(file, f"{key}.{field}", str(exc)))
+            continue
+        problems += [
+            Problem(file, f"{key}.{field}", f"unknown template variable {{{name}}}")
+            for name in unknown
+        ]
+    return problems
+
+
+def _check_citations(file: str, key: str, step: StepSpec, answers: list[Answer]) -> list[Problem]:
+    problems = []
+    for j, instruction in enumerate(step.instructions):
+        for k, citation in enumerate(instruction.citations):
+            ckey = f"{key}.instructions[{j}].citations[{k}]"
+            answer = find_answer(answers, heading=citation.heading, clinician=citation.clinician)
+            if answer is None:
+                problems.append(
+                    Problem(
+                        file,
+                        ckey,
+                        f"no answer headed {citation.heading!r} by {citation.clinician!r} "
+                        "in the source",
+                    )
+                )
+            elif citation.quote and normalise(citation.quote) not in normalise(answer.text):
+                problems.append(Problem(file, f"{ckey}.quote", "quote not found in that answer"))
+    return problems
+
+
+def _build_policy(path: Path, spec: PolicySpec, content: bytes) -> Policy:
+    steps = tuple(_build_step(step) for step in spec.steps)
+    return Policy(
+        treatment=spec.treatment,
+        title=spec.title,
+        generic_name=spec.generic_name,
+        product_name=spec.product_name,
+        version=policy_version(spec.treatment, content),
+        steps=steps,
+        path=path,
+    )
+
+
+def _build_step(step: StepSpec) -> Step:
+    expires = step.expires.strip()
+    anchored = expires.startswith(RESTRICTION_END)
+    return Step(
+        id=step.id,
+        offset=parse_anchor(step.offset),
+        expires_at=parse_anchor(expires) if anchored else None,
+        expires_after=None if anchored else parse_duration(expires),
+        not_before_restriction_end=step.not_before == RESTRICTION_END,
+        may_wait=step.may_wait,
+        min_useful=parse_duration(step.min_useful),
+        sms=step.sms,
+        email_subject=step.email_subject,
+        email_body=step.email_body,
+        instructions=tuple(step.instructions),
+    )
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    policies: dict[str, Policy]
+
+    def get(self, treatment: str) -> Policy | None:
+        return self.policies.get(treatment)
+
+    @property
+    def treatments(self) -> list[str]:
+        return sorted(self.policies)
+
+
+def check_policies(directory: Path) -> tuple[PolicySet, list[Problem]]:
+    """Load every policy in a folder, collecting all problems rather than stopping at one."""
+    if not directory.is_dir():
+        return PolicySet({}), [Problem(str(directory), "(folder)", "policy folder not found")]
+    policies: dict[str, Policy] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.toml")):
+        policy, found = load_policy_file(path)
+        problems += found
+        if policy:
+            policies[policy.treatment] = policy
+    if not policies and not problems:
+        problems.append(Problem(str(directory), "(folder)", "no policy files (*.toml)"))
+    return PolicySet(policies), problems
+
+
+def load_policies(directory: Path) -> PolicySet:
+    """Load policies for the service; any problem stops start-up with every problem named."""
+    policies, problems = check_policies(directory)
+    if problems:
+        raise ConfigError("invalid policies:\n" + "\n".join(f"  {p}" for p in problems))
+    return policies

@@ -1,0 +1,328 @@
+"""Use cases shared by the CLI (and the HTTP API): log, preview, cancel, reschedule, look up.
+
+Every write happens in one transaction: bad input raises before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from reminders.clock import Clock
+from reminders.db import repo
+from reminders.db.models import Clinic, Message, Patient, Treatment
+from reminders.domain import (
+    ChannelKind,
+    ClinicProfile,
+    MessageState,
+    PatientProfile,
+    TreatmentStatus,
+)
+from reminders.errors import InputError, NotFoundError
+from reminders.inputs import check_treatment_time, parse_email, parse_phone
+from reminders.planning import Plan, plan_treatment
+from reminders.policies import Policy, PolicySet
+from reminders.settings import ClinicSettings
+
+
+@dataclass(frozen=True)
+class PatientInput:
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    preferred_channel: ChannelKind | None = None
+    timezone: ZoneInfo | None = None
+
+
+@dataclass(frozen=True)
+class TreatmentInput:
+    patient: PatientInput
+    treatment_type: str
+    performed_at: datetime | None = None  # None: now
+
+
+def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
+    return ClinicSettings(
+        slug=clinic.slug,
+        name=clinic.name,
+        phone=clinic.phone,
+        region=clinic.region,
+        timezone=clinic.timezone,
+        restriction=clinic.restriction,
+        quiet_hours=clinic.quiet_hours,
+        default_channel=ChannelKind(clinic.default_channel),
+        show_patient_name=clinic.show_patient_name,
+        show_product_name=clinic.show_product_name,
+        time_format="24h" if clinic.time_format == "24h" else "12h",
+    )
+
+
+def patient_profile_of(patient: Patient) -> PatientProfile:
+    return PatientProfile(
+        name=patient.name,
+        has_phone=bool(patient.phone),
+        has_email=bool(patient.email),
+        preferred_channel=ChannelKind(patient.preferred_channel)
+        if patient.preferred_channel
+        else None,
+        timezone=ZoneInfo(patient.timezone) if patient.timezone else None,
+    )
+
+
+class ReminderService:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], clock: Clock, policies: PolicySet
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.policies = policies
+
+    # -- clinics -----------------------------------------------------------------
+
+    def sync_clinic(self, settings: ClinicSettings) -> Clinic:
+        """Create or update the clinic row from settings (the file is the owner's source)."""
+        now = self.clock.now()
+        fields = settings.model_dump(mode="json")
+        with self.sessions.begin() as session:
+            clinic = repo.get_clinic_by_slug(session, slug=settings.slug)
+            if clinic is None:
+                clinic = Clinic(**fields, created_at=now, updated_at=now)
+                session.add(clinic)
+            elif any(getattr(clinic, key) != value for key, value in fields.items()):
+                for key, value in fields.items():
+                    setattr(clinic, key, value)
+                clinic.updated_at = now
+            session.flush()
+            return clinic
+
+    def clinic(self, clinic_id: int) -> Clinic:
+        with self.sessions() as session:
+            clinic = repo.get_clinic(session, clinic_id=clinic_id)
+        if clinic is None:
+            raise NotFoundError(f"clinic {clinic_id} not found")
+        return clinic
+
+    def clinic_profile(self, clinic_id: int) -> ClinicProfile:
+        return clinic_settings_of(self.clinic(clinic_id)).profile()
+
+    # -- planning ----------------------------------------------------------------
+
+    def policy(self, treatment_type: str, field: str = "treatment") -> Policy:
+        policy = self.policies.get(treatment_type)
+        if policy is None:
+            known = ", ".join(self.policies.treatments) or "none"
+            raise InputError(field, f"unknown treatment type {treatment_type!r} (known: {known})")
+        return policy
+
+    def preview(
+        self,
+        clinic_id: int,
+        *,
+        treatment_type: str,
+        performed_at: datetime,
+        logged_at: datetime | None = None,
+        patient: PatientProfile | None = None,
+    ) -> Plan:
+        """The plan for a hypothetical treatment, as if logged at `logged_at`; stores nothing."""
+        clinic = self.clinic_profile(clinic_id)
+        patient = patient or PatientProfile(name="Patient", has_phone=True, has_email=True)
+        return plan_treatment(
+            treatment_at=performed_at,
+            policy=self.policy(treatment_type),
+            clinic=clinic,
+            patient=patient,
+            now=logged_at or performed_at,
+        )
+
+    # -- treatments --------------------------------------------------------------
+
+    def log_treatment(self, clinic_id: int, request: TreatmentInput) -> Treatment:
+        """Record a treatment and plan its messages, all in one transaction."""
+        now = self.clock.now()
+        clinic_row = self.clinic(clinic_id)
+        clinic = clinic_settings_of(clinic_row).profile()
+        policy = self.policy(request.treatment_type)
+        performed_at = request.performed_at or now
+        check_treatment_time(performed_at, now=now)
+        contact = _checked_contact(request.patient, region=clinic_row.region)
+        with self.sessions.begin() as session:
+            patient = _upsert_patient(session, clinic_id, contact, now)
+            plan = plan_treatment(
+                treatment_at=performed_at,
+                policy=policy,
+                clinic=clinic,
+                patient=patient_profile_of(patient),
+                now=now,
+            )
+            treatment = Treatment(
+                clinic_id=clinic_id,
+                patient=patient,
+                treatment_type=policy.treatment,
+                performed_at=plan.treatment_at,
+                logged_at=now,
+                status=TreatmentStatus.ACTIVE.value,
+                policy_version=policy.version,
+                restriction=clinic_row.restriction,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(treatment)
+            session.flush()
+            _store_plan(session, treatment, plan, now, event="planned")
+        return self.treatment(clinic_id, treatment.id)
+
+    def treatment(self, clinic_id: int, treatment_id: int) -> Treatment:
+        with self.sessions() as session:
+            treatment = repo.get_treatment(session, clinic_id=clinic_id, treatment_id=treatment_id)
+        if treatment is None:
+            raise NotFoundError(f"treatment {treatment_id} not found")
+        return treatment
+
+    def cancel(self, clinic_id: int, treatment_id: int, *, reason: str) -> list[int]:
+        """Cancel a treatment's pending messages; sent ones stay in its history."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            treatment = _owned_treatment(session, clinic_id, treatment_id)
+            if treatment.status == TreatmentStatus.CANCELLED.value:
+                return []
+            treatment.status = TreatmentStatus.CANCELLED.value
+            treatment.cancelled_at = now
+            treatment.cancel_reason = reason
+            treatment.updated_at = now
+            return repo.cancel_pending(session, treatment_id=treatment_id, reason=reason, now=now)
+
+    def reschedule(self, clinic_id: int, treatment_id: int, *, performed_at: datetime) -> Treatment:
+        """Correct a treatment's time: pending messages are re-planned, sent ones stay."""
+        now = self.clock.now()
+        check_treatment_time(performed_at, now=now)
+        with self.sessions.begin() as session:
+            treatment = _owned_treatment(session, clinic_id, treatment_id)
+            if treatment.status != TreatmentStatus.ACTIVE.value:
+                raise InputError("treatment", "is cancelled; log a new treatment instead")
+            clinic = clinic_settings_of(treatment_clinic(session, clinic_id)).profile()
+            policy = self.policy(treatment.treatment_type)
+            local = performed_at.astimezone(clinic.timezone)
+            reason = f"re-planned: treatment time corrected to {local:%Y-%m-%d %H:%M %Z}"
+            repo.cancel_pending(session, treatment_id=treatment_id, reason=reason, now=now)
+            done = {m.step_id for m in treatment.messages if m.state == MessageState.SENT.value}
+            plan = plan_treatment(
+                treatment_at=performed_at,
+                policy=policy,
+                clinic=clinic,
+                patient=patient_profile_of(treatment.patient),
+                now=now,
+            )
+            treatment.performed_at = plan.treatment_at
+            treatment.policy_version = policy.version
+            treatment.updated_at = now
+            _store_plan(session, treatment, plan, now, event="replanned", already_sent=done)
+        return self.treatment(clinic_id, treatment_id)
+
+    def recent(self, clinic_id: int, *, days: int = 7, limit: int = 200) -> Sequence[Message]:
+        """Messages still to go, and those settled in the last `days`."""
+        since = self.clock.now() - timedelta(days=days)
+        with self.sessions() as session:
+            return repo.upcoming_messages(session, clinic_id=clinic_id, since=since, limit=limit)
+
+
+def treatment_clinic(session: Session, clinic_id: int) -> Clinic:
+    clinic = repo.get_clinic(session, clinic_id=clinic_id)
+    if clinic is None:
+        raise NotFoundError(f"clinic {clinic_id} not found")
+    return clinic
+
+
+def _owned_treatment(session: Session, clinic_id: int, treatment_id: int) -> Treatment:
+    treatment = repo.get_treatment(session, clinic_id=clinic_id, treatment_id=treatment_id)
+    if treatment is None:
+        raise NotFoundError(f"treatment {treatment_id} not found")
+    return treatment
+
+
+def _checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
+    name = " ".join(patient.name.split())
+    if not name:
+        raise InputError("name", "is required")
+    if len(name) > 120:
+        raise InputError("name", "is longer than 120 characters")
+    phone = parse_phone(patient.phone, region=region) if patient.phone else None
+    email = parse_email(patient.email) if patient.email else None
+    if not phone and not email:
+        raise InputError("phone", "a phone number or an email address is required")
+    if patient.preferred_channel is ChannelKind.SMS and not phone:
+        raise InputError("phone", "is required when the preferred channel is sms")
+    if patient.preferred_channel is ChannelKind.EMAIL and not email:
+        raise InputError("email", "is required when the preferred channel is email")
+    return PatientInput(name, phone, email, patient.preferred_channel, patient.timezone)
+
+
+def _upsert_patient(
+    session: Session, clinic_id: int, contact: PatientInput, now: datetime
+) -> Patient:
+    patient = repo.find_patient(
+        session, clinic_id=clinic_id, phone=contact.phone, email=contact.email
+    )
+    if patient is None:
+        patient = Patient(clinic_id=clinic_id, created_at=now)
+        session.add(patient)
+    patient.name = contact.name
+    patient.phone = contact.phone or patient.phone
+    patient.email = contact.email or patient.email
+    if contact.preferred_channel:
+        patient.preferred_channel = contact.preferred_channel.value
+    if contact.timezone:
+        patient.timezone = contact.timezone.key
+    patient.updated_at = now
+    session.flush()
+    return patient
+
+
+def _store_plan(
+    session: Session,
+    treatment: Treatment,
+    plan: Plan,
+    now: datetime,
+    *,
+    event: str,
+    already_sent: set[str] | None = None,
+) -> None:
+    for step in plan.steps:
+        skip = step.skip_reason
+        if already_sent and step.step_id in already_sent:
+            skip = "already sent before the treatment time was corrected"
+        state = MessageState.SKIPPED if skip else MessageState.PENDING
+        message = Message(
+            clinic_id=treatment.clinic_id,
+            treatment_id=treatment.id,
+            step_id=step.step_id,
+            channel=step.channel.value,
+            state=state.value,
+            natural_at=step.natural_at,
+            due_at=step.due_at,
+            send_after=step.due_at,
+            expires_at=step.expires_at,
+            not_before=step.not_before,
+            subject=step.subject,
+            body=step.body,
+            policy_version=plan.policy_version,
+            note=step.note,
+            reason=skip,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        session.flush()
+        detail = "; ".join(part for part in (step.note, skip) if part) or None
+        repo.add_event(
+            session,
+            message_id=message.id,
+            kind="skipped" if skip else event,
+            state=state.value,
+            at=now,
+            detail=detail,
+        )

@@ -1,0 +1,179 @@
+"""Settings: config/clinic.toml, overridden by REMINDERS_* environment variables.
+
+Nested keys use a double underscore: REMINDERS_CLINIC__NAME, REMINDERS_WORKER__BATCH_SIZE.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from reminders.domain import ChannelKind, ClinicProfile, QuietHours
+from reminders.durations import parse_duration
+from reminders.errors import ConfigError
+
+_QUIET = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+
+def parse_quiet_hours(text: str) -> QuietHours:
+    match = _QUIET.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a span like 21:00-08:00")
+    h1, m1, h2, m2 = (int(part) for part in match.groups())
+    try:
+        return QuietHours(time(h1, m1), time(h2, m2))
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from exc
+
+
+class ClinicSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    name: str = Field(min_length=1, max_length=60)
+    phone: str
+    region: str = Field(default="US", min_length=2, max_length=2)
+    timezone: str
+    restriction: str = "4h"
+    quiet_hours: str | None = "21:00-08:00"
+    default_channel: ChannelKind = ChannelKind.SMS
+    show_patient_name: bool = False
+    show_product_name: bool = False
+    time_format: Literal["12h", "24h"] = "12h"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("restriction")
+    @classmethod
+    def _restriction(cls, value: str) -> str:
+        length = parse_duration(value)
+        if not timedelta(minutes=30) <= length <= timedelta(days=7):
+            raise ValueError("must be between 30m and 7d")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value:
+            parse_quiet_hours(value)
+        return value or None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("must be an international number like +15551234567") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("is not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def profile(self) -> ClinicProfile:
+        number = phonenumbers.parse(self.phone, None)
+        return ClinicProfile(
+            name=self.name,
+            phone_display=phonenumbers.format_number(
+                number, phonenumbers.PhoneNumberFormat.NATIONAL
+            ),
+            timezone=ZoneInfo(self.timezone),
+            restriction=parse_duration(self.restriction),
+            quiet_hours=parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None,
+            default_channel=self.default_channel,
+            show_patient_name=self.show_patient_name,
+            show_product_name=self.show_product_name,
+            clock_24h=self.time_format == "24h",
+        )
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # How often to look for work that another process added; the worker also
+    # wakes exactly at the next due instant it knows of.
+    poll_interval: float = Field(default=0.5, gt=0, le=60)
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    # A claim not settled within the lease is taken back (its worker is presumed dead).
+    lease_seconds: int = Field(default=120, ge=10)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_seconds: float = Field(default=30, gt=0)
+    retry_max_seconds: float = Field(default=900, gt=0)
+
+
+def config_dir_from_env() -> Path:
+    return Path(os.environ.get("REMINDERS_CONFIG_DIR", "config"))
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("REMINDERS_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    return config_dir_from_env() / "clinic.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REMINDERS_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("data")
+    config_dir: Path = Path("config")
+    database_url: str | None = None
+    clinic: ClinicSettings
+    worker: WorkerSettings = WorkerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @property
+    def policies_dir(self) -> Path:
+        return self.config_dir / "policies"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'reminders.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a bad value stops start-up with the file and key named."""
+    path = _config_file()
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+        ]
+        raise ConfigError(
+            f"invalid settings (file {path}, or REMINDERS_* variables):\n" + "\n".join(lines)
+        ) from exc

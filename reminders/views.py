@@ -1,0 +1,167 @@
+"""Rich tables for people at the front desk: local times, states, reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from reminders.db.models import Message, Treatment
+from reminders.localtime import format_staff
+from reminders.planning import Plan
+from reminders.policies import Policy, Problem
+
+STATE_STYLE = {
+    "pending": "cyan",
+    "sending": "yellow",
+    "sent": "green",
+    "failed": "red",
+    "skipped": "magenta",
+    "cancelled": "dim",
+}
+
+
+def _state(state: str) -> Text:
+    return Text(state, style=STATE_STYLE.get(state, ""))
+
+
+def plan_view(plan: Plan, *, title: str) -> Group:
+    """The plan as a timeline (when each step falls, when it goes, why) and its texts."""
+    zone = plan.zone
+    table = Table(title=title, show_lines=True)
+    for column in ("step", "channel", "falls at", "sends at", "valid until", "outcome"):
+        table.add_column(column, overflow="fold")
+    texts = []
+    for step in plan.steps:
+        if step.skip_reason:
+            outcome = Text(f"skipped: {step.skip_reason}", style="magenta")
+        else:
+            outcome = Text(step.note or "on time")
+        valid = format_staff(step.expires_at, zone) if step.expires_at else "-"
+        sends = "-" if step.skipped else format_staff(step.due_at, zone)
+        table.add_row(
+            step.step_id,
+            step.channel.value,
+            format_staff(step.natural_at, zone),
+            sends,
+            valid,
+            outcome,
+        )
+        if step.skipped:
+            continue
+        text = f"Subject: {step.subject}\n\n{step.body}" if step.subject else step.body
+        texts.append(
+            Panel(text, title=f"{step.step_id} ({step.channel.value})", title_align="left")
+        )
+    hours = (plan.restriction_end - plan.treatment_at).total_seconds() / 3600
+    summary = Text(
+        f"treatment {format_staff(plan.treatment_at, zone)}; restriction ends "
+        f"{format_staff(plan.restriction_end, zone)} ({hours:g} h elapsed); "
+        f"policy {plan.policy_version}"
+    )
+    return Group(table, summary, *texts)
+
+
+def messages_table(messages: Sequence[Message], zone: ZoneInfo, *, title: str) -> Table:
+    table = Table(title=title)
+    for column in (
+        "msg",
+        "treatment",
+        "patient",
+        "step",
+        "channel",
+        "state",
+        "due (local)",
+        "sent (local)",
+        "reason / note",
+    ):
+        table.add_column(column, overflow="fold")
+    for m in messages:
+        table.add_row(
+            str(m.id),
+            str(m.treatment_id),
+            m.treatment.patient.name,
+            m.step_id,
+            m.channel,
+            _state(m.state),
+            format_staff(m.due_at, zone),
+            format_staff(m.sent_at, zone) if m.sent_at else "-",
+            m.reason or m.last_error or m.note or "",
+        )
+    return table
+
+
+def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
+    patient = treatment.patient
+    contact = ", ".join(c for c in (patient.phone, patient.email) if c)
+    header = Text.assemble(
+        (f"Treatment {treatment.id}", "bold"),
+        f"  {treatment.treatment_type}  ",
+        _state(treatment.status),
+        f"\npatient {patient.name} ({contact})",
+        f"\nperformed {format_staff(treatment.performed_at, zone)}, "
+        f"logged {format_staff(treatment.logged_at, zone)}, restriction {treatment.restriction}",
+        f"\npolicy {treatment.policy_version}",
+    )
+    if treatment.cancel_reason:
+        header.append(f"\ncancelled: {treatment.cancel_reason}", style="dim")
+    table = Table(title="messages", show_lines=True)
+    for column in (
+        "msg",
+        "step",
+        "channel",
+        "state",
+        "due (local)",
+        "sent (local)",
+        "attempts",
+        "history",
+    ):
+        table.add_column(column, overflow="fold")
+    for m in treatment.messages:
+        history = "\n".join(
+            f"{format_staff(e.at, zone)} {e.kind}" + (f": {e.detail}" if e.detail else "")
+            for e in m.events
+        )
+        table.add_row(
+            str(m.id),
+            m.step_id,
+            m.channel,
+            _state(m.state),
+            format_staff(m.due_at, zone),
+            format_staff(m.sent_at, zone) if m.sent_at else "-",
+            str(m.attempts),
+            history,
+        )
+    return Group(Panel(header), table)
+
+
+def policy_summary(policy: Policy) -> Table:
+    table = Table(title=f"{policy.treatment} ({policy.version})")
+    for column in ("step", "offset", "expires", "may wait", "instructions", "citations"):
+        table.add_column(column)
+    for step in policy.steps:
+        offset = ("restriction_end" if step.offset.from_restriction_end else "") + (
+            f"+{step.offset.after}"
+            if step.offset.after or not step.offset.from_restriction_end
+            else ""
+        )
+        expires = "restriction_end" if step.expires_at else f"{step.expires_after} after due"
+        citations = sum(len(i.citations) for i in step.instructions)
+        table.add_row(
+            step.id,
+            offset,
+            expires,
+            "yes" if step.may_wait else "no",
+            str(len(step.instructions)),
+            str(citations),
+        )
+    return table
+
+
+def print_problems(console: Console, problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        console.print(Text(str(problem), style="red"))

@@ -1,0 +1,107 @@
+"""The worker process: APScheduler wakes the dispatcher at the next due instant.
+
+Messages live in our table, not in APScheduler's job store (a persistent job
+store cannot be shared by several processes). The scheduler holds two jobs:
+`wake`, a one-shot date job moved to the next due instant after every pass,
+and `poll`, a short interval job that notices work other processes added
+(a treatment logged from the CLI) and expired claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from datetime import datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from reminders.dispatch import Dispatcher, DispatchReport
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, dispatcher: Dispatcher, *, poll_interval: float) -> None:
+        self.dispatcher = dispatcher
+        self.poll_interval = poll_interval
+        self._stopping = threading.Event()
+        self._tick_lock = threading.Lock()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+
+    def tick(self) -> DispatchReport:
+        """One pass: recover, skip the expired, send what is due, then set the next wake."""
+        with self._tick_lock:
+            report = self.dispatcher.dispatch_due(stopping=self._stopping.is_set)
+            if report.sent or report.failed or report.skipped or report.recovered:
+                log.info(
+                    "dispatch pass",
+                    extra={
+                        "sent": report.sent,
+                        "failed": report.failed,
+                        "skipped": report.skipped,
+                        "recovered": report.recovered,
+                    },
+                )
+            if not self._stopping.is_set():
+                self._schedule_wake(self.dispatcher.next_wake())
+            return report
+
+    def _schedule_wake(self, at: datetime | None) -> None:
+        if at is None or not self._scheduler.running:
+            return
+        self._scheduler.add_job(
+            self._safe_tick, DateTrigger(run_date=at), id="wake", replace_existing=True
+        )
+
+    def _safe_tick(self) -> None:
+        # A database hiccup must not kill the scheduler thread: the poll retries.
+        try:
+            self.tick()
+        except Exception:
+            log.exception("dispatch pass failed; will retry on the next poll")
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self._safe_tick,
+            "interval",
+            seconds=self.poll_interval,
+            id="poll",
+            next_run_time=self.dispatcher.clock.now(),
+        )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop claiming, let the in-flight send finish and be recorded, hand back the rest."""
+        self._stopping.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def run_until_signalled(self) -> None:
+        done = threading.Event()
+
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("stopping on signal", extra={"signal": signum})
+            done.set()
+
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.start()
+        try:
+            done.wait()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
