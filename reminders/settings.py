@@ -133,7 +133,7 @@ def _config_file() -> Path:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="REMINDERS_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="REMINDERS_", env_nested_delimiter="__", extra="forbid"
     )
 
     data_dir: Path = Path("data")
