@@ -213,7 +213,7 @@ def policies_check(
         out.print(views.policy_summary(policy))
     if problems:
         views.print_problems(err, problems)
-        err.print(f"{len(problems)} problem(s) in {folder}")
+        err.print(f"{len(problems)} problem(s) in {folder}", soft_wrap=True)
         raise typer.Exit(1)
     out.print(f"{len(policy_set.policies)} policy file(s) OK in {folder}")
 

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -22,6 +22,8 @@ from reminders.sources import Answer, find_answer, load_answers, normalise
 from reminders.templates import unknown_fields
 
 RESTRICTION_END = "restriction_end"
+MIN_RESTRICTION = timedelta(minutes=30)
+MAX_RESTRICTION = timedelta(days=7)
 _ANCHORED = re.compile(r"^restriction_end(?:\s*\+\s*(\S+))?$")
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
@@ -136,11 +138,23 @@ def load_policy_file(path: Path) -> tuple[Policy | None, list[Problem]]:
     try:
         spec = PolicySpec.model_validate(data)
     except ValidationError as exc:
-        return None, [_problem_from_error(path, err) for err in exc.errors()]
+        problems = [_problem_from_error(path, err) for err in exc.errors()]
+        # Unknown keys alone should not hide the file's other problems.
+        if all(err["type"] == "extra_forbidden" for err in exc.errors()):
+            for err in exc.errors():
+                _drop_key(data, err["loc"])
+            problems += _check_policy(path, PolicySpec.model_validate(data))
+        return None, problems
     problems = _check_policy(path, spec)
     if problems:
         return None, problems
     return _build_policy(path, spec, content), []
+
+
+def _drop_key(data: Any, loc: tuple[int | str, ...]) -> None:
+    for part in loc[:-1]:
+        data = data[part]
+    del data[loc[-1]]
 
 
 def _problem_from_error(path: Path, err: object) -> Problem:
@@ -165,7 +179,7 @@ def _check_policy(path: Path, spec: PolicySpec) -> list[Problem]:
     else:
         problems.append(Problem(file, "source", f"file {spec.source!r} not found"))
     seen: set[str] = set()
-    previous: timedelta | None = None
+    previous: tuple[timedelta, timedelta] | None = None
     for i, step in enumerate(spec.steps):
         key = f"steps[{i}]"
         if step.id in seen:
@@ -176,18 +190,31 @@ def _check_policy(path: Path, spec: PolicySpec) -> list[Problem]:
         if answers is not None:
             problems += _check_citations(file, key, step, answers)
         order = _order_key(step)
-        if order is not None and previous is not None and order < previous:
-            problems.append(Problem(file, f"{key}.offset", "steps must be in order of offset"))
+        if (
+            order is not None
+            and previous is not None
+            and any(now < before for now, before in zip(order, previous, strict=True))
+        ):
+            problems.append(
+                Problem(
+                    file,
+                    f"{key}.offset",
+                    "steps must be in order of offset for every "
+                    "restriction length a clinic may set (30m to 7d)",
+                )
+            )
         previous = order if order is not None else previous
     return problems
 
 
-def _order_key(step: StepSpec) -> timedelta | None:
-    # Ordered as for a 4 h restriction; every anchored offset keeps its place for any length.
+def _order_key(step: StepSpec) -> tuple[timedelta, timedelta] | None:
+    # Offsets are linear in the restriction length: in order at both ends of
+    # the allowed range means in order for every length between.
     try:
-        return parse_anchor(step.offset).resolve(timedelta(hours=4))
+        anchor = parse_anchor(step.offset)
     except ValueError:
         return None
+    return anchor.resolve(MIN_RESTRICTION), anchor.resolve(MAX_RESTRICTION)
 
 
 def _check_step_times(file: str, key: str, step: StepSpec) -> list[Problem]:

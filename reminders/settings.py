@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import time, timedelta
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,7 @@ from pydantic_settings import (
 from reminders.domain import ChannelKind, ClinicProfile, QuietHours
 from reminders.durations import parse_duration
 from reminders.errors import ConfigError
+from reminders.policies import MAX_RESTRICTION, MIN_RESTRICTION
 
 _QUIET = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 
@@ -67,7 +68,7 @@ class ClinicSettings(BaseModel):
     @classmethod
     def _restriction(cls, value: str) -> str:
         length = parse_duration(value)
-        if not timedelta(minutes=30) <= length <= timedelta(days=7):
+        if not MIN_RESTRICTION <= length <= MAX_RESTRICTION:
             raise ValueError("must be between 30m and 7d")
         return value
 

@@ -164,4 +164,5 @@ def policy_summary(policy: Policy) -> Table:
 
 def print_problems(console: Console, problems: Sequence[Problem]) -> None:
     for problem in problems:
-        console.print(Text(str(problem), style="red"))
+        # One line per problem, whatever the terminal width: people grep these.
+        console.print(Text(str(problem), style="red"), soft_wrap=True)
