@@ -62,7 +62,17 @@ def next_wall_time(after: datetime, wall: time, zone: ZoneInfo) -> datetime:
     """The first instant at or after `after` whose local wall time is `wall`."""
     local = after.astimezone(zone)
     for days in range(3):
-        candidate = wall_time_to_utc(local.date() + timedelta(days=days), wall, zone)
-        if candidate >= after:
-            return candidate
+        day = local.date() + timedelta(days=days)
+        # Both readings of a wall time the fall-back hour repeats; one of a gap time.
+        readings = sorted({wall_time_to_utc(day, wall, zone), _second_reading(day, wall, zone)})
+        for candidate in readings:
+            if candidate >= after:
+                return candidate
     raise AssertionError("a wall time recurs within three days")
+
+
+def _second_reading(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    second = datetime.combine(day, wall, tzinfo=zone).replace(fold=1)
+    if second.astimezone(UTC).astimezone(zone).time() != wall:
+        return wall_time_to_utc(day, wall, zone)  # a gap: no second reading
+    return second.astimezone(UTC)

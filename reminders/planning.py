@@ -98,15 +98,19 @@ def _plan_step(
     if due > natural:
         notes.append(f"logged {describe_duration(due - natural)} after it was due: sent now")
     skip = _late_skip(step, natural, now, restriction_end, zone, clinic)
+    # Usefulness runs from the natural time; a quiet-hours hold extends it, a late log does not.
+    useful_from = natural
     if not skip and step.may_wait and clinic.quiet_hours:
         held = _after_quiet_hours(due, clinic, zone)
         if held != due:
+            clock_24h = clinic.clock_24h
             notes.append(
-                f"held from {format_clock(due, zone)} to {format_clock(held, zone)} "
+                f"held from {format_clock(due, zone, clock_24h=clock_24h)} to "
+                f"{format_clock(held, zone, clock_24h=clock_24h)} "
                 f"by quiet hours {clinic.quiet_hours}"
             )
-            due = held
-    expires = _expiry(step, treatment_at, restriction, due)
+            due = useful_from = held
+    expires = _expiry(step, treatment_at, restriction, useful_from)
     if not skip:
         skip = _unhelpful_skip(step, due, expires, zone, clinic)
     values = _variables(policy, clinic, patient, treatment_at, restriction_end, due, zone)
@@ -126,12 +130,12 @@ def _plan_step(
 
 
 def _expiry(
-    step: Step, treatment_at: datetime, restriction: timedelta, due: datetime
+    step: Step, treatment_at: datetime, restriction: timedelta, useful_from: datetime
 ) -> datetime | None:
     if step.expires_at is not None:
         return treatment_at + step.expires_at.resolve(restriction)
     if step.expires_after is not None:
-        return due + step.expires_after
+        return useful_from + step.expires_after
     return None
 
 
