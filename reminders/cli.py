@@ -148,10 +148,12 @@ def cancel(
 ) -> None:
     """Cancel a treatment's pending messages."""
     with _app() as application:
-        cancelled = application.service.cancel(application.clinic.id, treatment_id, reason=reason)
-        out.print(
-            f"Treatment {treatment_id} cancelled; {len(cancelled)} pending message(s) cancelled."
-        )
+        result = application.service.cancel(application.clinic.id, treatment_id, reason=reason)
+        count = len(result.cancelled)
+        out.print(f"Treatment {treatment_id} cancelled; {count} message(s) will not be sent.")
+        if result.in_flight:
+            ids = ", ".join(str(i) for i in result.in_flight)
+            out.print(f"Message(s) {ids} were already being sent and may still arrive.")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from reminders.channels.base import ChannelRegistry, Outgoing
 from reminders.clock import Clock
 from reminders.db import repo
 from reminders.db.models import Message
-from reminders.domain import ChannelKind, MessageState, TreatmentStatus
+from reminders.domain import ChannelKind, MessageState
 from reminders.errors import ChannelError
 from reminders.retry import RetryPolicy
 
@@ -106,7 +106,7 @@ class Dispatcher:
             )
         for message in claim.messages:
             if stopping():
-                self._release(message, claim.token, report)
+                self._release(message, claim.token, report, "worker stopping before sending")
                 continue
             self._send_one(message, claim.token, report)
         return report
@@ -117,24 +117,20 @@ class Dispatcher:
         now = self.clock.now()
         if message.not_before is not None and now < message.not_before:
             # Never early: an all-clear waits for its restriction to end.
-            self._settle(
+            self._release(
                 message,
                 token,
                 report,
-                MessageState.PENDING,
-                "released",
                 "not before the restriction ends",
                 send_after=message.not_before,
-                attempts=message.attempts - 1,
-                claim_token=None,
-                claimed_by=None,
             )
             return
-        blocked = _blocked_reason(message, now)
-        if blocked:
-            self._settle(
-                message, token, report, MessageState.SKIPPED, "skipped", blocked, reason=blocked
-            )
+        if message.expires_at is not None and now >= message.expires_at:
+            why = "expired before it could be sent (the restriction or its usefulness ended)"
+            self._settle(message, token, report, MessageState.SKIPPED, "skipped", why, reason=why)
+            return
+        if not self._start_send(message, token, now):
+            report.lost_claims += 1  # cancelled (or taken over) after we claimed it
             return
         try:
             outgoing = _outgoing(message)
@@ -154,6 +150,14 @@ class Dispatcher:
             last_error=None,
             claim_token=None,
         )
+
+    def _start_send(self, message: Message, token: str, now: datetime) -> bool:
+        # Committed before the provider call: a cancel that lands first wins and
+        # nothing is sent; one that lands after sees the message as in flight.
+        with self.sessions.begin() as session:
+            return repo.start_send(
+                session, message_id=message.id, token=token, now=now, lease=self.lease
+            )
 
     def _failed_attempt(
         self, message: Message, token: str, report: DispatchReport, exc: ChannelError
@@ -196,22 +200,26 @@ class Dispatcher:
             f"{error}; next attempt at {next_try.isoformat(timespec='seconds')}",
             last_error=error,
             send_after=next_try,
-            claim_token=None,
-            claimed_by=None,
         )
 
-    def _release(self, message: Message, token: str, report: DispatchReport) -> None:
-        # Shutting down: hand back claims we will not use, without waiting for the lease.
+    def _release(
+        self,
+        message: Message,
+        token: str,
+        report: DispatchReport,
+        why: str,
+        **values: object,
+    ) -> None:
+        """Hand back a claim unused, without waiting for the lease; the attempt does not count."""
         self._settle(
             message,
             token,
             report,
             MessageState.PENDING,
             "released",
-            "worker stopping before sending",
+            why,
             attempts=message.attempts - 1,
-            claim_token=None,
-            claimed_by=None,
+            **values,
         )
 
     def _settle(
@@ -259,15 +267,6 @@ class Dispatcher:
             event,
             extra={"message_id": message.id, "clinic_id": message.clinic_id, "state": state.value},
         )
-
-
-def _blocked_reason(message: Message, now: datetime) -> str | None:
-    """Why a claimed message must not go out now, if it must not."""
-    if message.treatment.status != TreatmentStatus.ACTIVE.value:
-        return "treatment cancelled"
-    if message.expires_at is not None and now >= message.expires_at:
-        return "expired before it could be sent (the restriction or its usefulness ended)"
-    return None
 
 
 def _outgoing(message: Message) -> Outgoing:

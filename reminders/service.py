@@ -45,6 +45,12 @@ class TreatmentInput:
     performed_at: datetime | None = None  # None: now
 
 
+@dataclass(frozen=True)
+class CancelResult:
+    cancelled: list[int]  # message ids that will not be sent
+    in_flight: list[int]  # message ids already being handed to a provider
+
+
 def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
     return ClinicSettings(
         slug=clinic.slug,
@@ -182,18 +188,25 @@ class ReminderService:
             raise NotFoundError(f"treatment {treatment_id} not found")
         return treatment
 
-    def cancel(self, clinic_id: int, treatment_id: int, *, reason: str) -> list[int]:
-        """Cancel a treatment's pending messages; sent ones stay in its history."""
+    def cancel(self, clinic_id: int, treatment_id: int, *, reason: str) -> CancelResult:
+        """Cancel every message not yet handed to a provider; sent ones stay in history.
+
+        A message whose provider call has already begun cannot be recalled: it
+        is reported as in flight, so the caller knows it may still arrive.
+        """
         now = self.clock.now()
         with self.sessions.begin() as session:
             treatment = _owned_treatment(session, clinic_id, treatment_id)
-            if treatment.status == TreatmentStatus.CANCELLED.value:
-                return []
-            treatment.status = TreatmentStatus.CANCELLED.value
-            treatment.cancelled_at = now
-            treatment.cancel_reason = reason
-            treatment.updated_at = now
-            return repo.cancel_pending(session, treatment_id=treatment_id, reason=reason, now=now)
+            if treatment.status == TreatmentStatus.ACTIVE.value:
+                treatment.status = TreatmentStatus.CANCELLED.value
+                treatment.cancelled_at = now
+                treatment.cancel_reason = reason
+                treatment.updated_at = now
+            cancelled = repo.cancel_unsent(
+                session, treatment_id=treatment_id, reason=reason, now=now
+            )
+            flying = [m.id for m in repo.in_flight(session, treatment_id=treatment_id)]
+            return CancelResult(cancelled=cancelled, in_flight=flying)
 
     def reschedule(self, clinic_id: int, treatment_id: int, *, performed_at: datetime) -> Treatment:
         """Correct a treatment's time: pending messages are re-planned, sent ones stay."""
@@ -207,8 +220,10 @@ class ReminderService:
             policy = self.policy(treatment.treatment_type)
             local = performed_at.astimezone(clinic.timezone)
             reason = f"re-planned: treatment time corrected to {local:%Y-%m-%d %H:%M %Z}"
-            repo.cancel_pending(session, treatment_id=treatment_id, reason=reason, now=now)
+            repo.cancel_unsent(session, treatment_id=treatment_id, reason=reason, now=now)
+            # A step being handed to a provider right now counts as sent: never twice.
             done = {m.step_id for m in treatment.messages if m.state == MessageState.SENT.value}
+            done |= {m.step_id for m in repo.in_flight(session, treatment_id=treatment_id)}
             plan = plan_treatment(
                 treatment_at=performed_at,
                 policy=policy,

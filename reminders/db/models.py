@@ -113,6 +113,8 @@ class Message(Base):
     claim_token: Mapped[str | None] = mapped_column(String(36))
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None]
+    # Set when the provider call begins: from then on a cancel cannot stop it.
+    handed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

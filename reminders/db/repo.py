@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
-from reminders.domain import MessageState, TreatmentStatus
+from reminders.domain import MessageState
 
 PENDING = MessageState.PENDING.value
 SENDING = MessageState.SENDING.value
@@ -119,18 +119,64 @@ def _add_events(
         )
 
 
-def cancel_pending(session: Session, *, treatment_id: int, reason: str, now: datetime) -> list[int]:
-    """Cancel the treatment's pending messages; claimed or finished ones are left as they are."""
+def _not_handed_over(treatment_id: int) -> ColumnElement[bool]:
+    return and_(
+        Message.treatment_id == treatment_id,
+        or_(
+            Message.state == PENDING,
+            and_(Message.state == SENDING, Message.handed_at.is_(None)),
+        ),
+    )
+
+
+def cancel_unsent(session: Session, *, treatment_id: int, reason: str, now: datetime) -> list[int]:
+    """Cancel the treatment's messages not yet handed to a provider.
+
+    That includes messages a worker has claimed but not started sending: its
+    claim token is cleared, so the worker's start_send fails and it sends nothing.
+    """
     ids = list(
         session.scalars(
             update(Message)
-            .where(Message.treatment_id == treatment_id, Message.state == PENDING)
-            .values(state=MessageState.CANCELLED.value, reason=reason, updated_at=now)
+            .where(_not_handed_over(treatment_id))
+            .values(
+                state=MessageState.CANCELLED.value,
+                reason=reason,
+                claim_token=None,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
             .returning(Message.id)
         )
     )
     _add_events(session, ids=ids, kind="cancelled", state="cancelled", at=now, detail=reason)
     return ids
+
+
+def in_flight(session: Session, *, treatment_id: int) -> list[Message]:
+    """The treatment's messages being handed to a provider right now."""
+    return list(
+        session.scalars(
+            select(Message).where(
+                Message.treatment_id == treatment_id,
+                Message.state == SENDING,
+                Message.handed_at.is_not(None),
+            )
+        )
+    )
+
+
+def start_send(
+    session: Session, *, message_id: int, token: str, now: datetime, lease: timedelta
+) -> bool:
+    """Mark the provider call as begun, if the claim still holds (not cancelled, not taken over)."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.claim_token == token, Message.state == SENDING)
+        .values(handed_at=now, lease_until=now + lease, updated_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
@@ -148,6 +194,7 @@ def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
                 claim_token=None,
                 claimed_by=None,
                 lease_until=None,
+                handed_at=None,
                 send_after=now,
                 updated_at=now,
                 last_error="claim lease expired: outcome of the last attempt unknown",
@@ -261,6 +308,8 @@ def settle(
     Returns False when the claim was lost (lease expired and someone else took
     over): a late worker must not overwrite a newer outcome.
     """
+    if state is MessageState.PENDING:  # back in the queue: no claim, not handed over
+        values.update(claim_token=None, claimed_by=None, handed_at=None)
     result = session.execute(
         update(Message)
         .where(Message.id == message_id, Message.claim_token == token, Message.state == SENDING)
@@ -305,13 +354,3 @@ def upcoming_messages(
         .order_by(Message.due_at, Message.id)
         .limit(limit)
     ).all()
-
-
-def active_treatment_ids(session: Session, *, ids: Sequence[int]) -> set[int]:
-    return set(
-        session.scalars(
-            select(Treatment.id).where(
-                Treatment.id.in_(ids), Treatment.status == TreatmentStatus.ACTIVE.value
-            )
-        )
-    )

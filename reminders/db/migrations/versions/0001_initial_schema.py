@@ -112,6 +112,7 @@ def upgrade() -> None:
         sa.Column("claim_token", sa.String(length=36), nullable=True),
         sa.Column("claimed_by", sa.String(length=80), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("handed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
