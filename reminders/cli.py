@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from reminders import views
+from reminders.accounts import Accounts
 from reminders.bootstrap import App, build_app, default_channels
 from reminders.db import migrate
 from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
-from reminders.errors import ReminderError
+from reminders.errors import InputError, ReminderError
 from reminders.inputs import parse_when, parse_zone
 from reminders.logs import configure_logging
 from reminders.policies import check_policies
 from reminders.service import PatientInput, TreatmentInput
-from reminders.settings import config_dir_from_env, load_settings
+from reminders.settings import ClinicSettings, config_dir_from_env, load_settings
 from reminders.worker import Worker
 
 app = typer.Typer(no_args_is_help=True, help="Post-treatment aftercare reminders.")
 policies_app = typer.Typer(no_args_is_help=True, help="Aftercare policies.")
+clinic_app = typer.Typer(no_args_is_help=True, help="Clinics in this deployment.")
+apikey_app = typer.Typer(no_args_is_help=True, help="API keys (one clinic each).")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(policies_app, name="policies")
 app.add_typer(db_app, name="db")
+app.add_typer(clinic_app, name="clinic")
+app.add_typer(apikey_app, name="apikey")
 
 out = Console()
 err = Console(stderr=True)
@@ -65,22 +74,76 @@ def _when(text: str | None, tz: str | None, application: App, field: str = "at")
     return parse_when(text, zone=zone, field=field)
 
 
+LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")]
+
+
+def _worker(application: App) -> Worker:
+    channels = default_channels(application.settings)
+    err.print(
+        f"reminders: clinic {application.clinic.name!r}, database "
+        f"{application.engine.url.render_as_string(hide_password=True)}, "
+        f"channels {channels.describe()}"
+    )
+    return Worker(
+        application.dispatcher(channels), poll_interval=application.settings.worker.poll_interval
+    )
+
+
+def _run_api(application: App) -> None:
+    import uvicorn  # deferred: only the API commands need it
+
+    from reminders.api.app import create_app
+
+    settings = application.settings.api
+    config = uvicorn.Config(
+        create_app(application), host=settings.host, port=settings.port, log_config=None
+    )
+    server = uvicorn.Server(config)
+    err.print(f"reminders: API on http://{settings.host}:{settings.port}/docs; Ctrl-C to stop")
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal
+    # again for the handler it found; ours ignores it so the worker can stop
+    # cleanly too and the process exits 0.
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_signal(signum: int, _frame: FrameType | None) -> None:
+    logging.getLogger(__name__).info("stopping on signal", extra={"signal": signum})
+
+
 @app.command()
-def serve(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO") -> None:
-    """Run the worker: send each message at its due time until stopped (Ctrl-C or SIGTERM)."""
+def serve(log_level: LogLevel = "INFO") -> None:
+    """Run the HTTP API and the worker together (the embedded default), until Ctrl-C or SIGTERM."""
     configure_logging(log_level)
     with _app() as application:
-        channels = default_channels(application.settings)
-        worker = Worker(
-            application.dispatcher(channels),
-            poll_interval=application.settings.worker.poll_interval,
-        )
-        err.print(
-            f"reminders: clinic {application.clinic.name!r}, database "
-            f"{application.engine.url.render_as_string(hide_password=True)}, "
-            f"channels {channels.describe()}; Ctrl-C to stop"
-        )
+        worker = _worker(application)
+        worker.start()
+        try:
+            _run_api(application)  # returns once uvicorn has handled SIGTERM or Ctrl-C
+        finally:
+            worker.stop()
+
+
+@app.command("worker")
+def run_worker(log_level: LogLevel = "INFO") -> None:
+    """Run only the worker: send each message at its due time until Ctrl-C or SIGTERM."""
+    configure_logging(log_level)
+    with _app() as application:
+        worker = _worker(application)
+        err.print("reminders: worker running; Ctrl-C to stop")
         worker.run_until_signalled()
+
+
+@app.command("api")
+def run_api(log_level: LogLevel = "INFO") -> None:
+    """Run only the HTTP API (several may share one database); it never sends messages."""
+    configure_logging(log_level)
+    with _app() as application:
+        _run_api(application)
 
 
 @app.command("log")
@@ -92,6 +155,9 @@ def log_treatment(
     at: Annotated[str | None, typer.Option(help="Treatment time (default: now).")] = None,
     tz: TzOption = None,
     channel: Annotated[ChannelKind | None, typer.Option(help="Preferred channel.")] = None,
+    sms_consent: Annotated[
+        bool, typer.Option("--sms-consent", help="The patient has agreed to texts (recorded now).")
+    ] = False,
     patient_tz: Annotated[
         str | None, typer.Option(help="Patient's time zone, if not the clinic's.")
     ] = None,
@@ -105,6 +171,7 @@ def log_treatment(
                 email=email,
                 preferred_channel=channel,
                 timezone=parse_zone(patient_tz, field="patient-tz") if patient_tz else None,
+                sms_consent_at=application.clock.now() if sms_consent else None,
             ),
             treatment_type=treatment,
             performed_at=_when(at, tz, application),
@@ -231,6 +298,77 @@ def db_upgrade() -> None:
             out.print(f"database at revision {migrate.current_revision(engine)}")
         finally:
             engine.dispose()
+
+
+@clinic_app.command("add")
+def clinic_add(
+    slug: Annotated[str, typer.Option(help="Short id, e.g. harbor-skin.")],
+    name: Annotated[str, typer.Option(help="Name shown in every text.")],
+    phone: Annotated[str, typer.Option(help="Clinic phone, E.164.")],
+    timezone: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/London.")],
+    restriction: Annotated[str, typer.Option(help="Restriction length.")] = "4h",
+    region: Annotated[str, typer.Option(help="Default phone region.")] = "US",
+    quiet_hours: Annotated[
+        str, typer.Option(help="e.g. 21:00-08:00; empty for none.")
+    ] = "21:00-08:00",
+    default_channel: Annotated[ChannelKind, typer.Option()] = ChannelKind.SMS,
+) -> None:
+    """Add a clinic to this deployment."""
+    with _app() as application:
+        try:
+            settings = ClinicSettings(
+                slug=slug,
+                name=name,
+                phone=phone,
+                timezone=timezone,
+                restriction=restriction,
+                region=region,
+                quiet_hours=quiet_hours or None,
+                default_channel=default_channel,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InputError(str(first["loc"][0]), first["msg"]) from exc
+        clinic = _accounts(application).add_clinic(settings)
+        out.print(f"Clinic {clinic.slug!r} added (id {clinic.id}).")
+
+
+@clinic_app.command("list")
+def clinic_list() -> None:
+    """Clinics in this deployment."""
+    with _app() as application:
+        out.print(views.clinics_table(_accounts(application).clinics()))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    clinic: Annotated[str, typer.Option(help="The clinic's slug.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "api",
+) -> None:
+    """Create an API key; it is shown once, only its hash is stored."""
+    with _app() as application:
+        key = _accounts(application).create_key(clinic, label=label)
+        out.print(f"API key {key.prefix} for clinic {clinic!r} (shown once, store it now):")
+        print(key.key)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
+    """Revoke an API key at once."""
+    with _app() as application:
+        _accounts(application).revoke_key(prefix)
+        out.print(f"API key {prefix} revoked.")
+
+
+@apikey_app.command("list")
+def apikey_list(clinic: Annotated[str, typer.Option(help="The clinic's slug.")]) -> None:
+    """A clinic's API keys (prefixes and labels; never the keys)."""
+    with _app() as application:
+        out.print(views.keys_table(_accounts(application).keys(clinic)))
+
+
+def _accounts(application: App) -> Accounts:
+    return Accounts(sessions=application.sessions, clock=application.clock)
 
 
 def main() -> None:

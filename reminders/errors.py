@@ -20,6 +20,10 @@ class InputError(ReminderError):
         self.message = message
 
 
+class ConflictError(ReminderError):
+    """The request contradicts an earlier one (an Idempotency-Key reused with another body)."""
+
+
 class NotFoundError(ReminderError):
     """The object does not exist (or belongs to another clinic)."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Record attributes that are not structured fields (uvicorn adds `color_message`).
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class FieldsFormatter(logging.Formatter):

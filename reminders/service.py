@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.clock import Clock
@@ -22,7 +23,7 @@ from reminders.domain import (
     PatientProfile,
     TreatmentStatus,
 )
-from reminders.errors import InputError, NotFoundError
+from reminders.errors import ConflictError, InputError, NotFoundError
 from reminders.inputs import check_treatment_time, parse_email, parse_phone
 from reminders.planning import Plan, plan_treatment
 from reminders.policies import Policy, PolicySet
@@ -36,6 +37,7 @@ class PatientInput:
     email: str | None = None
     preferred_channel: ChannelKind | None = None
     timezone: ZoneInfo | None = None
+    sms_consent_at: datetime | None = None  # when the patient agreed to texts, if they did
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
 def patient_profile_of(patient: Patient) -> PatientProfile:
     return PatientProfile(
         name=patient.name,
-        has_phone=bool(patient.phone),
+        # A phone without consent to texts does not make the patient reachable by SMS.
+        has_phone=bool(patient.phone) and patient.sms_consent_at is not None,
         has_email=bool(patient.email),
         preferred_channel=ChannelKind(patient.preferred_channel)
         if patient.preferred_channel
@@ -146,7 +149,42 @@ class ReminderService:
 
     # -- treatments --------------------------------------------------------------
 
-    def log_treatment(self, clinic_id: int, request: TreatmentInput) -> Treatment:
+    def log_treatment_once(
+        self, clinic_id: int, request: TreatmentInput, *, key: str, request_hash: str
+    ) -> tuple[Treatment, bool]:
+        """Log a treatment under a client's idempotency key.
+
+        Returns the treatment and whether it was a replay of an earlier request.
+        The same key with a different request is a ConflictError.
+        """
+        replay = self._replay(clinic_id, key, request_hash)
+        if replay is not None:
+            return replay, True
+        try:
+            return self.log_treatment(clinic_id, request, idempotency=(key, request_hash)), False
+        except IntegrityError:
+            # A concurrent request with the same key committed first.
+            replay = self._replay(clinic_id, key, request_hash)
+            if replay is None:
+                raise
+            return replay, True
+
+    def _replay(self, clinic_id: int, key: str, request_hash: str) -> Treatment | None:
+        with self.sessions() as session:
+            row = repo.get_idempotency_key(session, clinic_id=clinic_id, key=key)
+        if row is None:
+            return None
+        if row.request_hash != request_hash:
+            raise ConflictError("this Idempotency-Key was used with a different request")
+        return self.treatment(clinic_id, row.treatment_id)
+
+    def log_treatment(
+        self,
+        clinic_id: int,
+        request: TreatmentInput,
+        *,
+        idempotency: tuple[str, str] | None = None,
+    ) -> Treatment:
         """Record a treatment and plan its messages, all in one transaction."""
         now = self.clock.now()
         clinic_row = self.clinic(clinic_id)
@@ -161,7 +199,7 @@ class ReminderService:
                 treatment_at=performed_at,
                 policy=policy,
                 clinic=clinic,
-                patient=patient_profile_of(patient),
+                patient=_reachable_profile(patient),
                 now=now,
             )
             treatment = Treatment(
@@ -178,6 +216,16 @@ class ReminderService:
             )
             session.add(treatment)
             session.flush()
+            if idempotency:
+                key, request_hash = idempotency
+                repo.add_idempotency_key(
+                    session,
+                    clinic_id=clinic_id,
+                    key=key,
+                    request_hash=request_hash,
+                    treatment_id=treatment.id,
+                    now=now,
+                )
             _store_plan(session, treatment, plan, now, event="planned")
         return self.treatment(clinic_id, treatment.id)
 
@@ -237,6 +285,11 @@ class ReminderService:
             _store_plan(session, treatment, plan, now, event="replanned", already_sent=done)
         return self.treatment(clinic_id, treatment_id)
 
+    def find_treatments(self, clinic_id: int, query: repo.TreatmentQuery) -> Sequence[Treatment]:
+        """A page of the clinic's treatments, newest first."""
+        with self.sessions() as session:
+            return repo.find_treatments(session, clinic_id=clinic_id, query=query)
+
     def recent(self, clinic_id: int, *, days: int = 7, limit: int = 200) -> Sequence[Message]:
         """Messages still to go, and those settled in the last `days`."""
         since = self.clock.now() - timedelta(days=days)
@@ -272,7 +325,23 @@ def _checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
         raise InputError("phone", "is required when the preferred channel is sms")
     if patient.preferred_channel is ChannelKind.EMAIL and not email:
         raise InputError("email", "is required when the preferred channel is email")
-    return PatientInput(name, phone, email, patient.preferred_channel, patient.timezone)
+    if patient.sms_consent_at and not phone:
+        raise InputError("sms_consent", "consent to texts needs a phone number")
+    return PatientInput(
+        name, phone, email, patient.preferred_channel, patient.timezone, patient.sms_consent_at
+    )
+
+
+def _reachable_profile(patient: Patient) -> PatientProfile:
+    """The patient's profile, refusing one that no channel may reach."""
+    profile = patient_profile_of(patient)
+    if profile.preferred_channel is ChannelKind.SMS and not profile.has_phone:
+        raise InputError("sms_consent", "the patient has not consented to texts (SMS)")
+    if not profile.has_phone and not profile.has_email:
+        raise InputError(
+            "sms_consent", "the patient has not consented to texts and has no email address"
+        )
+    return profile
 
 
 def _upsert_patient(
@@ -291,6 +360,8 @@ def _upsert_patient(
         patient.preferred_channel = contact.preferred_channel.value
     if contact.timezone:
         patient.timezone = contact.timezone.key
+    if contact.sms_consent_at and patient.sms_consent_at is None:
+        patient.sms_consent_at = contact.sms_consent_at
     patient.updated_at = now
     session.flush()
     return patient

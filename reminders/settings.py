@@ -121,6 +121,17 @@ class WorkerSettings(BaseModel):
     retry_max_seconds: float = Field(default=900, gt=0)
 
 
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Requests per key per minute, with bursts up to `rate_burst`.
+    rate_per_minute: int = Field(default=120, ge=1)
+    rate_burst: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
 def config_dir_from_env() -> Path:
     return Path(os.environ.get("REMINDERS_CONFIG_DIR", "config"))
 
@@ -142,6 +153,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     clinic: ClinicSettings
     worker: WorkerSettings = WorkerSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

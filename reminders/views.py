@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from reminders.db.models import Message, Treatment
+from reminders.db.models import ApiKey, Clinic, Message, Treatment
 from reminders.localtime import format_staff
 from reminders.planning import Plan
 from reminders.policies import Policy, Problem
@@ -166,3 +166,34 @@ def print_problems(console: Console, problems: Sequence[Problem]) -> None:
     for problem in problems:
         # One line per problem, whatever the terminal width: people grep these.
         console.print(Text(str(problem), style="red"), soft_wrap=True)
+
+
+def clinics_table(clinics: Sequence[Clinic]) -> Table:
+    table = Table(title="clinics")
+    for column in ("id", "slug", "name", "timezone", "restriction", "quiet hours", "channel"):
+        table.add_column(column)
+    for c in clinics:
+        table.add_row(
+            str(c.id),
+            c.slug,
+            c.name,
+            c.timezone,
+            c.restriction,
+            c.quiet_hours or "-",
+            c.default_channel,
+        )
+    return table
+
+
+def keys_table(keys: Sequence[ApiKey]) -> Table:
+    table = Table(title="API keys")
+    for column in ("prefix", "label", "created", "revoked"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(
+            k.prefix,
+            k.label,
+            f"{k.created_at:%Y-%m-%d %H:%M} UTC",
+            f"{k.revoked_at:%Y-%m-%d %H:%M} UTC" if k.revoked_at else "-",
+        )
+    return table

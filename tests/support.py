@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from reminders.bootstrap import App
 from reminders.channels.base import ChannelRegistry, Outgoing, Receipt
@@ -13,6 +13,9 @@ from reminders.dispatch import Dispatcher
 from reminders.domain import ChannelKind
 from reminders.errors import ChannelError
 from reminders.service import PatientInput, TreatmentInput
+
+# Consent to texts, given at the desk before the pinned test clock's "now".
+CONSENT_AT = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 
 
 class RecordingChannel:
@@ -53,9 +56,16 @@ def treatment_input(
     phone: str | None = "+12125550199",
     email: str | None = None,
     channel: ChannelKind | None = None,
+    sms_consent_at: datetime | None = CONSENT_AT,
 ) -> TreatmentInput:
     return TreatmentInput(
-        patient=PatientInput(name=name, phone=phone, email=email, preferred_channel=channel),
+        patient=PatientInput(
+            name=name,
+            phone=phone,
+            email=email,
+            preferred_channel=channel,
+            sms_consent_at=sms_consent_at if phone else None,
+        ),
         treatment_type=treatment,
         performed_at=at,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from reminders.db.types import UTCDateTime
@@ -53,6 +53,7 @@ class Patient(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     preferred_channel: Mapped[str | None] = mapped_column(String(10))
     timezone: Mapped[str | None] = mapped_column(String(64))  # only if not the clinic's
+    sms_consent_at: Mapped[datetime | None]  # when the patient agreed to texts; None: no consent
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -140,3 +141,32 @@ class MessageEvent(Base):
     state: Mapped[str] = mapped_column(String(12))
     detail: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(80))
+
+
+class ApiKey(Base):
+    """A clinic's API key; only a hash of the secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # public part, for lookup
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key and the treatment its first request created."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("clinic_id", "key", name="uq_idempotency_keys_clinic_key"),)

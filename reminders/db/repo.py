@@ -15,7 +15,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
+from reminders.db.models import (
+    Clinic,
+    IdempotencyKey,
+    Message,
+    MessageEvent,
+    Patient,
+    Treatment,
+)
 from reminders.domain import MessageState
 
 PENDING = MessageState.PENDING.value
@@ -55,24 +62,73 @@ def get_treatment(session: Session, *, clinic_id: int, treatment_id: int) -> Tre
     ).one_or_none()
 
 
-def list_treatments(
+@dataclass(frozen=True)
+class TreatmentQuery:
+    limit: int
+    performed_from: datetime | None = None
+    performed_to: datetime | None = None
+    phone: str | None = None
+    status: str | None = None
+    # Keyset cursor: strictly after this (performed_at, id) in newest-first order.
+    after: tuple[datetime, int] | None = None
+
+
+def find_treatments(
+    session: Session, *, clinic_id: int, query: TreatmentQuery
+) -> Sequence[Treatment]:
+    stmt = select(Treatment).where(Treatment.clinic_id == clinic_id)
+    if query.performed_from:
+        stmt = stmt.where(Treatment.performed_at >= query.performed_from)
+    if query.performed_to:
+        stmt = stmt.where(Treatment.performed_at < query.performed_to)
+    if query.status:
+        stmt = stmt.where(Treatment.status == query.status)
+    if query.phone:
+        stmt = stmt.join(Patient, Treatment.patient_id == Patient.id).where(
+            Patient.phone == query.phone
+        )
+    if query.after:
+        at, last_id = query.after
+        stmt = stmt.where(
+            or_(
+                Treatment.performed_at < at,
+                and_(Treatment.performed_at == at, Treatment.id < last_id),
+            )
+        )
+    return session.scalars(
+        stmt.options(selectinload(Treatment.messages).selectinload(Message.events))
+        .order_by(Treatment.performed_at.desc(), Treatment.id.desc())
+        .limit(query.limit)
+    ).all()
+
+
+def get_idempotency_key(session: Session, *, clinic_id: int, key: str) -> IdempotencyKey | None:
+    return session.scalars(
+        select(IdempotencyKey).where(
+            IdempotencyKey.clinic_id == clinic_id, IdempotencyKey.key == key
+        )
+    ).one_or_none()
+
+
+def add_idempotency_key(
     session: Session,
     *,
     clinic_id: int,
-    since: datetime,
-    until: datetime,
-    limit: int,
-) -> Sequence[Treatment]:
-    return session.scalars(
-        select(Treatment)
-        .where(
-            Treatment.clinic_id == clinic_id,
-            Treatment.performed_at >= since,
-            Treatment.performed_at < until,
+    key: str,
+    request_hash: str,
+    treatment_id: int,
+    now: datetime,
+) -> None:
+    session.add(
+        IdempotencyKey(
+            clinic_id=clinic_id,
+            key=key,
+            request_hash=request_hash,
+            treatment_id=treatment_id,
+            created_at=now,
         )
-        .order_by(Treatment.performed_at.desc(), Treatment.id.desc())
-        .limit(limit)
-    ).all()
+    )
+    session.flush()
 
 
 def add_event(

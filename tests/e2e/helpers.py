@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -191,17 +192,29 @@ def wait_for(
 # -- serve processes -------------------------------------------------------------
 
 
-class ServeProcess:
-    """`reminders serve`, with stdout and stderr going to files in `cwd`."""
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
-    def __init__(self, *, env: Mapping[str, str], cwd: Path, name: str) -> None:
+
+class ServeProcess:
+    """`reminders serve` (or `worker`), with stdout and stderr going to files in `cwd`.
+
+    `serve` also runs the HTTP API: it gets a free loopback port of its own.
+    """
+
+    def __init__(
+        self, *, env: Mapping[str, str], cwd: Path, name: str, command: str = "serve"
+    ) -> None:
         self.name = name
+        env = {**env, "REMINDERS_API__PORT": str(free_port())}
         self.stdout_path = cwd / f"{name}.stdout"
         self.stderr_path = cwd / f"{name}.stderr"
         # The child keeps its own copies of the descriptors; ours close at once.
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.popen = subprocess.Popen(
-                [str(REMINDERS), "serve"],
+                [str(REMINDERS), command],
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
@@ -258,8 +271,10 @@ class Processes:
     def __init__(self) -> None:
         self._started: list[ServeProcess] = []
 
-    def serve(self, *, env: Mapping[str, str], cwd: Path, name: str) -> ServeProcess:
-        process = ServeProcess(env=env, cwd=cwd, name=name)
+    def serve(
+        self, *, env: Mapping[str, str], cwd: Path, name: str, command: str = "serve"
+    ) -> ServeProcess:
+        process = ServeProcess(env=env, cwd=cwd, name=name, command=command)
         self._started.append(process)
         return process
 
@@ -360,11 +375,14 @@ def log_treatments(env: Mapping[str, str], count: int, *, first_phone: int = 100
     application = build_app(settings)
     try:
         avoid_ids = []
+        now = application.clock.now()
         for n in range(first_phone, first_phone + count):
             treatment = application.service.log_treatment(
                 application.clinic.id,
                 TreatmentInput(
-                    patient=PatientInput(name=f"Patient {n}", phone=f"+1212555{n:04d}"),
+                    patient=PatientInput(
+                        name=f"Patient {n}", phone=f"+1212555{n:04d}", sms_consent_at=now
+                    ),
                     treatment_type="botox",
                 ),
             )

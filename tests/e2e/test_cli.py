@@ -79,7 +79,9 @@ def _iso_local(instant: datetime) -> str:
 
 
 def test_log_with_a_national_phone_prints_the_id_and_stores_e164(cli: Cli) -> None:
-    result = cli.ok("log", "Jane Doe", "--treatment", "botox", "--phone", "(212) 555-0199")
+    result = cli.ok(
+        "log", "Jane Doe", "--treatment", "botox", "--sms-consent", "--phone", "(212) 555-0199"
+    )
 
     treatment_id = logged_id(result)
     assert "+12125550199" in result.stdout
@@ -93,7 +95,9 @@ def test_log_with_a_national_phone_prints_the_id_and_stores_e164(cli: Cli) -> No
 
 
 def test_log_with_an_unknown_treatment_type_names_the_field_and_stores_nothing(cli: Cli) -> None:
-    result = cli.refused("log", "Jane Doe", "--treatment", "fillerz", "--phone", "2125550199")
+    result = cli.refused(
+        "log", "Jane Doe", "--treatment", "fillerz", "--sms-consent", "--phone", "2125550199"
+    )
 
     message = squash(result.stderr)
     assert "treatment:" in message
@@ -110,17 +114,27 @@ def test_log_with_an_unknown_treatment_type_names_the_field_and_stores_nothing(c
     ("args", "expected"),
     [
         pytest.param(
-            ("log", "Jane Doe", "--treatment", "botox", "--phone", "123"),
+            ("log", "Jane Doe", "--treatment", "botox", "--sms-consent", "--phone", "123"),
             ["phone:", "'123' is not a valid phone number"],
             id="invalid-phone",
         ),
         pytest.param(
-            ("log", "Jane Doe", "--treatment", "botox", "--phone", "not a number"),
+            ("log", "Jane Doe", "--treatment", "botox", "--sms-consent", "--phone", "not a number"),
             ["phone:", "'not a number' is not a phone number"],
             id="not-a-phone",
         ),
         pytest.param(
-            ("log", "Jane Doe", "--treatment", "botox", "--phone", "2125550199", "--at", "2 days"),
+            (
+                "log",
+                "Jane Doe",
+                "--treatment",
+                "botox",
+                "--sms-consent",
+                "--phone",
+                "2125550199",
+                "--at",
+                "2 days",
+            ),
             ["at:", "is not a time like"],
             id="unreadable-time",
         ),
@@ -177,7 +191,15 @@ def test_log_more_than_a_day_in_the_past_is_refused(cli: Cli) -> None:
     stale = (datetime.now(UTC) - timedelta(days=1, minutes=30)).isoformat(timespec="minutes")
 
     result = cli.refused(
-        "log", "Jane Doe", "--treatment", "botox", "--phone", "2125550199", "--at", stale
+        "log",
+        "Jane Doe",
+        "--treatment",
+        "botox",
+        "--sms-consent",
+        "--phone",
+        "2125550199",
+        "--at",
+        stale,
     )
 
     assert "at: is more than a day in the past" in squash(result.stderr)
@@ -191,6 +213,7 @@ def test_show_list_and_cancel(cli: Cli) -> None:
         "Jane Doe",
         "--treatment",
         "botox",
+        "--sms-consent",
         "--phone",
         "2125550199",
         "--at",
@@ -252,6 +275,7 @@ def test_reschedule_replans_pending_messages(cli: Cli) -> None:
             "Jane Doe",
             "--treatment",
             "botox",
+            "--sms-consent",
             "--phone",
             "+12125550199",
             "--at",

@@ -85,7 +85,7 @@ def test_live_worker_sends_the_immediate_message_within_a_second(
     serve.wait_ready()
 
     logged = run_cli(
-        ["log", "Jane Doe", "--treatment", "botox", "--phone", "(212) 555-0199"],
+        ["log", "Jane Doe", "--treatment", "botox", "--sms-consent", "--phone", "(212) 555-0199"],
         env=env,
         cwd=tmp_path,
     )
@@ -144,7 +144,9 @@ def _two_workers_send_each_due_message_once(
     assert len(set(avoid_ids)) == 500
 
     started = time.monotonic()
-    workers = [processes.serve(env=env, cwd=tmp_path, name=f"worker{n}") for n in (1, 2)]
+    workers = [
+        processes.serve(env=env, cwd=tmp_path, name=f"worker{n}", command="worker") for n in (1, 2)
+    ]
     with database(url) as db:
         wait_for(
             lambda: _unsettled(db, avoid_ids, workers) == 0,
@@ -209,7 +211,7 @@ def test_sigterm_mid_burst_leaves_no_claim_behind_and_a_restart_sends_the_rest(
     outbox = data_dir / "outbox.log"
     avoid_ids = log_treatments(env, 400)
 
-    worker = processes.serve(env=env, cwd=tmp_path, name="worker")
+    worker = processes.serve(env=env, cwd=tmp_path, name="worker", command="worker")
     wait_for(
         lambda: len(outbox_ids(outbox)) >= 10,
         timeout=30,
@@ -242,7 +244,7 @@ def test_sigterm_mid_burst_leaves_no_claim_behind_and_a_restart_sends_the_rest(
         ] == []
         print(f"\nSIGTERM after {len(sent_before)} of {len(avoid_ids)}; {len(left)} handed back")
 
-        restarted = processes.serve(env=env, cwd=tmp_path, name="restarted")
+        restarted = processes.serve(env=env, cwd=tmp_path, name="restarted", command="worker")
         wait_for(
             lambda: _unsettled(db, avoid_ids, [restarted]) == 0,
             timeout=30,

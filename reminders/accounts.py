@@ -1,0 +1,110 @@
+"""Clinics and their API keys.
+
+A key reads `rk_<prefix>_<secret>`. The prefix finds the row; only a SHA-256
+of the secret is stored. The secret is 32 random bytes, so a fast hash is as
+safe as a slow one here: there is nothing to brute-force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from reminders.clock import Clock
+from reminders.db.models import ApiKey, Clinic
+from reminders.errors import InputError, NotFoundError
+from reminders.settings import ClinicSettings
+
+KEY_SCHEME = "rk"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    id: int
+    prefix: str
+    key: str  # shown once, never stored
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def add_clinic(self, settings: ClinicSettings) -> Clinic:
+        """Create a clinic; its slug must be new."""
+        now = self.clock.now()
+        try:
+            with self.sessions.begin() as session:
+                clinic = Clinic(**settings.model_dump(mode="json"), created_at=now, updated_at=now)
+                session.add(clinic)
+                session.flush()
+                return clinic
+        except IntegrityError as exc:
+            raise InputError("slug", f"a clinic {settings.slug!r} already exists") from exc
+
+    def clinics(self) -> Sequence[Clinic]:
+        with self.sessions() as session:
+            return session.scalars(select(Clinic).order_by(Clinic.slug)).all()
+
+    def clinic_by_slug(self, slug: str) -> Clinic:
+        with self.sessions() as session:
+            clinic = session.scalars(select(Clinic).where(Clinic.slug == slug)).one_or_none()
+        if clinic is None:
+            raise NotFoundError(f"no clinic {slug!r}")
+        return clinic
+
+    def create_key(self, clinic_slug: str, *, label: str) -> NewKey:
+        clinic = self.clinic_by_slug(clinic_slug)
+        prefix = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        with self.sessions.begin() as session:
+            row = ApiKey(
+                clinic_id=clinic.id,
+                prefix=prefix,
+                secret_hash=_hash(secret),
+                label=label,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+            session.flush()
+            return NewKey(row.id, prefix, f"{KEY_SCHEME}_{prefix}_{secret}")
+
+    def revoke_key(self, prefix: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+            if row is None:
+                raise NotFoundError(f"no API key {prefix!r}")
+            if row.revoked_at is None:
+                row.revoked_at = self.clock.now()
+
+    def keys(self, clinic_slug: str) -> Sequence[ApiKey]:
+        clinic = self.clinic_by_slug(clinic_slug)
+        with self.sessions() as session:
+            return session.scalars(
+                select(ApiKey).where(ApiKey.clinic_id == clinic.id).order_by(ApiKey.id)
+            ).all()
+
+    def authenticate(self, key: str) -> tuple[int, str] | None:
+        """The (clinic id, key prefix) a live key belongs to, or None."""
+        scheme, _, rest = key.partition("_")
+        prefix, _, secret = rest.partition("_")
+        if scheme != KEY_SCHEME or not prefix or not secret or len(key) > 200:
+            return None
+        with self.sessions() as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+        if row is None or row.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+            return None
+        return row.clinic_id, row.prefix

@@ -1,0 +1,147 @@
+"""ORM rows and plans to response bodies, with local times in the patient's or clinic's zone."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from reminders.api import schemas
+from reminders.db.models import Message, Treatment
+from reminders.domain import ChannelKind, MessageState, TreatmentStatus
+from reminders.durations import format_duration
+from reminders.planning import Plan
+from reminders.policies import Policy, Step
+
+
+def treatment_zone(treatment: Treatment, clinic_zone: ZoneInfo) -> ZoneInfo:
+    zone = treatment.patient.timezone
+    return ZoneInfo(zone) if zone else clinic_zone
+
+
+def message_public(message: Message, zone: ZoneInfo) -> schemas.MessagePublic:
+    return schemas.MessagePublic(
+        id=message.id,
+        step_id=message.step_id,
+        channel=ChannelKind(message.channel),
+        state=MessageState(message.state),
+        natural_at=message.natural_at,
+        due_at=message.due_at,
+        due_at_local=message.due_at.astimezone(zone),
+        expires_at=message.expires_at,
+        not_before=message.not_before,
+        sent_at=message.sent_at,
+        attempts=message.attempts,
+        subject=message.subject,
+        body=message.body,
+        policy_version=message.policy_version,
+        note=message.note,
+        reason=message.reason,
+        last_error=message.last_error,
+        events=[
+            schemas.EventPublic(at=e.at, kind=e.kind, state=MessageState(e.state), detail=e.detail)
+            for e in message.events
+        ],
+    )
+
+
+def treatment_public(treatment: Treatment, clinic_zone: ZoneInfo) -> schemas.TreatmentPublic:
+    zone = treatment_zone(treatment, clinic_zone)
+    patient = treatment.patient
+    return schemas.TreatmentPublic(
+        id=treatment.id,
+        treatment_type=treatment.treatment_type,
+        status=TreatmentStatus(treatment.status),
+        performed_at=treatment.performed_at,
+        performed_at_local=treatment.performed_at.astimezone(zone),
+        logged_at=treatment.logged_at,
+        restriction=treatment.restriction,
+        policy_version=treatment.policy_version,
+        cancelled_at=treatment.cancelled_at,
+        cancel_reason=treatment.cancel_reason,
+        patient=schemas.PatientPublic(
+            id=patient.id,
+            name=patient.name,
+            phone=patient.phone,
+            email=patient.email,
+            preferred_channel=ChannelKind(patient.preferred_channel)
+            if patient.preferred_channel
+            else None,
+            sms_consent_at=patient.sms_consent_at,
+            timezone=patient.timezone,
+        ),
+        messages=[message_public(m, zone) for m in treatment.messages],
+    )
+
+
+def plan_public(plan: Plan) -> schemas.PlanPublic:
+    return schemas.PlanPublic(
+        treatment_at=plan.treatment_at,
+        restriction_end=plan.restriction_end,
+        restriction_end_local=plan.restriction_end.astimezone(plan.zone),
+        timezone=plan.zone.key,
+        policy_version=plan.policy_version,
+        steps=[
+            schemas.PlannedStepPublic(
+                step_id=s.step_id,
+                channel=s.channel,
+                natural_at=s.natural_at,
+                due_at=s.due_at,
+                due_at_local=s.due_at.astimezone(plan.zone),
+                expires_at=s.expires_at,
+                not_before=s.not_before,
+                subject=s.subject,
+                body=s.body,
+                skip_reason=s.skip_reason,
+                note=s.note,
+            )
+            for s in plan.steps
+        ],
+    )
+
+
+def _anchor_text(step: Step) -> tuple[str, str]:
+    offset = format_duration(step.offset.after)
+    if step.offset.from_restriction_end:
+        offset = "restriction_end" + (f"+{offset}" if step.offset.after else "")
+    if step.expires_at is not None:
+        expires = "restriction_end"
+    else:
+        assert step.expires_after is not None
+        expires = format_duration(step.expires_after)
+    return offset, expires
+
+
+def policy_public(policy: Policy, restriction: str) -> schemas.PolicyPublic:
+    steps = []
+    for step in policy.steps:
+        offset, expires = _anchor_text(step)
+        steps.append(
+            schemas.PolicyStepPublic(
+                id=step.id,
+                offset=offset,
+                expires=expires,
+                not_before_restriction_end=step.not_before_restriction_end,
+                may_wait=step.may_wait,
+                sms=step.sms,
+                email_subject=step.email_subject,
+                email_body=step.email_body,
+                instructions=[
+                    schemas.InstructionPublic(
+                        says=i.says,
+                        citations=[
+                            schemas.CitationPublic(
+                                heading=c.heading, clinician=c.clinician, quote=c.quote
+                            )
+                            for c in i.citations
+                        ],
+                    )
+                    for i in step.instructions
+                ],
+            )
+        )
+    return schemas.PolicyPublic(
+        treatment=policy.treatment,
+        title=policy.title,
+        version=policy.version,
+        restriction=restriction,
+        steps=steps,
+    )

@@ -1,0 +1,202 @@
+"""Treatments: log (idempotently), read, list, correct the time, cancel."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from reminders.api import schemas
+from reminders.api.deps import Caller, CallerDep, ContextDep
+from reminders.api.presenters import treatment_public
+from reminders.db.repo import TreatmentQuery
+from reminders.domain import TreatmentStatus
+from reminders.errors import InputError
+from reminders.inputs import local_to_utc, parse_phone, parse_zone
+from reminders.service import PatientInput, TreatmentInput
+
+router = APIRouter(prefix="/v1/treatments", tags=["treatments"])
+
+# Ids are 32-bit in the schema; larger ones cannot exist and must not reach the database.
+TreatmentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": schemas.MessageOut, "description": "Missing or invalid API key"},
+    422: {"model": schemas.ValidationErrorOut, "description": "Invalid input; nothing stored"},
+    429: {"model": schemas.MessageOut, "description": "Rate limit exceeded; see Retry-After"},
+}
+NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": schemas.MessageOut, "description": "No such treatment for this clinic"}
+}
+
+
+def to_utc(value: datetime | None, zone: ZoneInfo, field: str) -> datetime | None:
+    """An aware time as UTC; a naive one read in the clinic's zone (DST-ambiguous: an error)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return local_to_utc(value, zone, field=field)
+    return value.astimezone(UTC)
+
+
+def _treatment_input(body: schemas.TreatmentCreate, who: Caller, now: datetime) -> TreatmentInput:
+    patient = body.patient
+    consent_at = None
+    if patient.sms_consent:
+        consent_at = to_utc(patient.sms_consent_at, who.zone, "patient.sms_consent_at") or now
+    elif patient.sms_consent_at is not None:
+        raise InputError("sms_consent", "sms_consent_at given but sms_consent is false")
+    return TreatmentInput(
+        patient=PatientInput(
+            name=patient.name,
+            phone=patient.phone,
+            email=patient.email,
+            preferred_channel=patient.preferred_channel,
+            timezone=parse_zone(patient.timezone, field="tz") if patient.timezone else None,
+            sms_consent_at=consent_at,
+        ),
+        treatment_type=body.treatment_type,
+        performed_at=to_utc(body.performed_at, who.zone, "at"),
+    )
+
+
+def _request_hash(body: schemas.TreatmentCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.TreatmentPublic,
+    responses={
+        **ERRORS,
+        409: {
+            "model": schemas.MessageOut,
+            "description": "Idempotency-Key reused with another body",
+        },
+    },
+)
+def log_treatment(
+    body: schemas.TreatmentCreate,
+    ctx: ContextDep,
+    who: CallerDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retrying with the same key and body returns the first result.",
+        ),
+    ] = None,
+) -> schemas.TreatmentPublic:
+    """Log a treatment and plan its aftercare messages.
+
+    The response lists every planned message with its due time in UTC and in
+    the patient's (or clinic's) local time; steps that will not be sent carry
+    the reason.
+    """
+    service = ctx.app.service
+    request = _treatment_input(body, who, ctx.app.clock.now())
+    if idempotency_key is None:
+        treatment = service.log_treatment(who.clinic_id, request)
+    else:
+        treatment, replayed = service.log_treatment_once(
+            who.clinic_id, request, key=idempotency_key, request_hash=_request_hash(body)
+        )
+        response.headers["Idempotent-Replayed"] = "true" if replayed else "false"
+    return treatment_public(treatment, who.zone)
+
+
+@router.get(
+    "/{treatment_id}", response_model=schemas.TreatmentPublic, responses={**ERRORS, **NOT_FOUND}
+)
+def get_treatment(
+    treatment_id: TreatmentId, ctx: ContextDep, who: CallerDep
+) -> schemas.TreatmentPublic:
+    """A treatment with its message timeline: each message's state, times, reasons and history."""
+    return treatment_public(ctx.app.service.treatment(who.clinic_id, treatment_id), who.zone)
+
+
+def _encode_cursor(at: datetime, treatment_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{treatment_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        at_text, _, id_text = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        at = datetime.fromisoformat(at_text)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, int(id_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InputError("cursor", "is not a cursor this API returned") from exc
+
+
+@router.get("", response_model=schemas.TreatmentPage, responses=ERRORS)
+def list_treatments(
+    ctx: ContextDep,
+    who: CallerDep,
+    performed_from: Annotated[datetime | None, Query(description="Inclusive.")] = None,
+    performed_to: Annotated[datetime | None, Query(description="Exclusive.")] = None,
+    phone: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    status_: Annotated[TreatmentStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> schemas.TreatmentPage:
+    """The clinic's treatments, newest first, one page at a time."""
+    region = ctx.app.service.clinic(who.clinic_id).region
+    query = TreatmentQuery(
+        limit=limit,
+        performed_from=to_utc(performed_from, who.zone, "performed_from"),
+        performed_to=to_utc(performed_to, who.zone, "performed_to"),
+        phone=parse_phone(phone, region=region, field="phone_query") if phone else None,
+        status=status_.value if status_ else None,
+        after=_decode_cursor(cursor) if cursor else None,
+    )
+    items = ctx.app.service.find_treatments(who.clinic_id, query)
+    last = items[-1] if len(items) == limit else None
+    return schemas.TreatmentPage(
+        items=[treatment_public(t, who.zone) for t in items],
+        next_cursor=_encode_cursor(last.performed_at, last.id) if last else None,
+    )
+
+
+@router.patch(
+    "/{treatment_id}", response_model=schemas.TreatmentPublic, responses={**ERRORS, **NOT_FOUND}
+)
+def correct_treatment_time(
+    treatment_id: TreatmentId, body: schemas.TreatmentUpdate, ctx: ContextDep, who: CallerDep
+) -> schemas.TreatmentPublic:
+    """Correct the treatment time: pending messages are re-planned; sent ones stay in history."""
+    performed_at = to_utc(body.performed_at, who.zone, "at")
+    assert performed_at is not None
+    treatment = ctx.app.service.reschedule(who.clinic_id, treatment_id, performed_at=performed_at)
+    return treatment_public(treatment, who.zone)
+
+
+@router.post(
+    "/{treatment_id}/cancel", response_model=schemas.CancelPublic, responses={**ERRORS, **NOT_FOUND}
+)
+def cancel_treatment(
+    treatment_id: TreatmentId,
+    ctx: ContextDep,
+    who: CallerDep,
+    body: schemas.CancelRequest | None = None,
+) -> schemas.CancelPublic:
+    """Cancel every message not yet handed to a provider, recording the reason."""
+    reason = body.reason if body else schemas.CancelRequest().reason
+    result = ctx.app.service.cancel(who.clinic_id, treatment_id, reason=reason)
+    treatment = ctx.app.service.treatment(who.clinic_id, treatment_id)
+    return schemas.CancelPublic(
+        treatment=treatment_public(treatment, who.zone),
+        cancelled_message_ids=result.cancelled,
+        in_flight_message_ids=result.in_flight,
+    )

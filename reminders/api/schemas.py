@@ -1,0 +1,237 @@
+"""Request and response bodies. Requests forbid unknown fields: no mass assignment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from reminders.domain import ChannelKind, MessageState, TreatmentStatus
+
+
+def _printable(value: str) -> str:
+    # NUL and other control characters cannot be stored by PostgreSQL or shown safely.
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Printable = AfterValidator(_printable)
+Name = Annotated[str, Field(min_length=1, max_length=120), Printable]
+Phone = Annotated[str, Field(min_length=1, max_length=32), Printable]
+Email = Annotated[str, Field(min_length=1, max_length=254), Printable]
+Zone = Annotated[str, Field(min_length=1, max_length=64), Printable]
+TreatmentType = Annotated[str, Field(min_length=1, max_length=40), Printable]
+Reason = Annotated[str, Field(min_length=1, max_length=500), Printable]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientCreate(_Request):
+    name: Name
+    phone: Phone | None = Field(
+        default=None, description="Mobile number: E.164, or national in the clinic's region."
+    )
+    email: Email | None = None
+    preferred_channel: ChannelKind | None = None
+    sms_consent: bool = Field(default=False, description="The patient agreed to receive texts.")
+    sms_consent_at: datetime | None = Field(
+        default=None, description="When consent was given (default: now, if sms_consent)."
+    )
+    timezone: Zone | None = Field(
+        default=None, description="IANA zone if the patient's differs from the clinic's."
+    )
+
+
+class TreatmentCreate(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient": {
+                        "name": "Jane Doe",
+                        "phone": "+12125550199",
+                        "sms_consent": True,
+                    },
+                    "treatment_type": "botox",
+                    "performed_at": "2026-11-27T14:30:00-05:00",
+                }
+            ]
+        },
+    )
+
+    patient: PatientCreate
+    treatment_type: TreatmentType
+    performed_at: datetime | None = Field(
+        default=None,
+        description="With an offset, or a local time read in the clinic's zone. Default: now.",
+    )
+
+
+class TreatmentUpdate(_Request):
+    performed_at: datetime = Field(description="The corrected treatment time.")
+
+
+class CancelRequest(_Request):
+    reason: Reason = "cancelled by the clinic"
+
+
+class PreviewRequest(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"treatment_type": "botox", "performed_at": "2026-03-08T00:30:00"}]
+        },
+    )
+
+    treatment_type: TreatmentType
+    performed_at: datetime | None = Field(default=None, description="Default: now.")
+    logged_at: datetime | None = Field(
+        default=None, description="When it would be logged (default: the treatment time)."
+    )
+    channel: ChannelKind = ChannelKind.SMS
+    timezone: Zone | None = None
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    kind: str
+    state: MessageState
+    detail: str | None
+
+
+class MessagePublic(BaseModel):
+    id: int
+    step_id: str
+    channel: ChannelKind
+    state: MessageState
+    natural_at: datetime
+    due_at: datetime
+    due_at_local: datetime
+    expires_at: datetime | None
+    not_before: datetime | None
+    sent_at: datetime | None
+    attempts: int
+    subject: str | None
+    body: str
+    policy_version: str
+    note: str | None
+    reason: str | None
+    last_error: str | None
+    events: list[EventPublic]
+
+
+class PatientPublic(BaseModel):
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+    preferred_channel: ChannelKind | None
+    sms_consent_at: datetime | None
+    timezone: str | None
+
+
+class TreatmentPublic(BaseModel):
+    id: int
+    treatment_type: str
+    status: TreatmentStatus
+    performed_at: datetime
+    performed_at_local: datetime
+    logged_at: datetime
+    restriction: str
+    policy_version: str
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    patient: PatientPublic
+    messages: list[MessagePublic]
+
+
+class TreatmentPage(BaseModel):
+    items: list[TreatmentPublic]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class CancelPublic(BaseModel):
+    treatment: TreatmentPublic
+    cancelled_message_ids: list[int]
+    in_flight_message_ids: list[int] = Field(
+        description="Messages already being handed to a provider: they may still arrive."
+    )
+
+
+class PlannedStepPublic(BaseModel):
+    step_id: str
+    channel: ChannelKind
+    natural_at: datetime
+    due_at: datetime
+    due_at_local: datetime
+    expires_at: datetime | None
+    not_before: datetime | None
+    subject: str | None
+    body: str
+    skip_reason: str | None
+    note: str | None
+
+
+class PlanPublic(BaseModel):
+    treatment_at: datetime
+    restriction_end: datetime
+    restriction_end_local: datetime
+    timezone: str
+    policy_version: str
+    steps: list[PlannedStepPublic]
+
+
+class CitationPublic(BaseModel):
+    heading: str
+    clinician: str
+    quote: str | None
+
+
+class InstructionPublic(BaseModel):
+    says: str
+    citations: list[CitationPublic]
+
+
+class PolicyStepPublic(BaseModel):
+    id: str
+    offset: str
+    expires: str
+    not_before_restriction_end: bool
+    may_wait: bool
+    sms: str
+    email_subject: str
+    email_body: str
+    instructions: list[InstructionPublic]
+
+
+class PolicyPublic(BaseModel):
+    treatment: str
+    title: str
+    version: str
+    restriction: str = Field(description="This clinic's restriction length.")
+    steps: list[PolicyStepPublic]
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[ErrorDetail]
+
+
+class MessageOut(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
