@@ -11,12 +11,15 @@ claim to expire, and the message is sent again (at-least-once).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from reminders.breaker import ChannelBreaker
 from reminders.channels.base import ChannelRegistry, Outgoing
 from reminders.clock import Clock
 from reminders.db import repo
@@ -72,6 +75,7 @@ class Dispatcher:
         self.worker_id = worker_id
         self.batch_size = batch_size
         self.lease = lease
+        self.breaker = ChannelBreaker()
 
     def dispatch_due(self, stopping: Callable[[], bool] = lambda: False) -> DispatchReport:
         """Send everything due now, batch by batch, until nothing is due or we are stopping."""
@@ -88,27 +92,40 @@ class Dispatcher:
         return report
 
     def next_wake(self) -> datetime | None:
-        """When there is next something to do: a pending message due, or a lease to recover."""
+        """When there is next something to do: a message due on a channel that is not
+        paused, a paused channel resuming, or a lease to recover."""
+        now = self.clock.now()
         with self.sessions() as session:
-            times = [repo.next_send_after(session), repo.next_lease_expiry(session)]
+            times = [
+                repo.next_send_after(session, exclude=self._paused(now)),
+                repo.next_lease_expiry(session),
+                self.breaker.resumes_at(now),
+            ]
         known = [t for t in times if t is not None]
         return min(known) if known else None
 
+    def _paused(self, now: datetime) -> list[str]:
+        return sorted(kind.value for kind in self.breaker.paused_kinds(now))
+
     def _dispatch_batch(self, stopping: Callable[[], bool]) -> DispatchReport:
         report = DispatchReport()
+        now = self.clock.now()
         with self.sessions.begin() as session:
             claim = repo.claim_due(
                 session,
-                now=self.clock.now(),
+                now=now,
                 worker=self.worker_id,
                 lease=self.lease,
                 limit=self.batch_size,
+                exclude=self._paused(now),
             )
         for message in claim.messages:
             if stopping():
                 self._release(message, claim.token, report, "worker stopping before sending")
-                continue
-            self._send_one(message, claim.token, report)
+            elif self.breaker.paused(ChannelKind(message.channel), self.clock.now()):
+                self._release(message, claim.token, report, "provider paused after errors")
+            else:
+                self._send_one(message, claim.token, report)
         return report
 
     def _send_one(self, message: Message, token: str, report: DispatchReport) -> None:
@@ -136,8 +153,18 @@ class Dispatcher:
             outgoing = _outgoing(message)
             receipt = self.channels.for_kind(ChannelKind(message.channel)).send(outgoing)
         except ChannelError as exc:
+            kind = ChannelKind(message.channel)
+            if not exc.permanent:
+                already_failing = self.breaker.failing(kind)
+                self.breaker.failed(kind, self.clock.now(), exc.retry_after)
+                if already_failing:
+                    # The provider is down, not this message: it keeps its place
+                    # and its attempts, and waits for the channel to resume.
+                    self._release(message, token, report, f"provider unavailable: {exc}")
+                    return
             self._failed_attempt(message, token, report, exc)
             return
+        self.breaker.succeeded(ChannelKind(message.channel))
         self._settle(
             message,
             token,
@@ -150,6 +177,26 @@ class Dispatcher:
             last_error=None,
             claim_token=None,
         )
+
+    def _write_outcome(self, write: Callable[[Session], bool]) -> bool:
+        """Commit an outcome, riding out a short database outage.
+
+        Giving up while the claim still holds would leave the message to be
+        recovered after its lease and sent again: waiting is the cheaper way.
+        """
+        deadline = time.monotonic() + self.lease.total_seconds() / 2
+        delay = 0.25
+        while True:
+            try:
+                with self.sessions.begin() as session:
+                    return write(session)
+            except DBAPIError as exc:
+                transient = isinstance(exc, OperationalError) or exc.connection_invalidated
+                if not transient or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database unavailable; retrying outcome", extra={"delay": delay})
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _start_send(self, message: Message, token: str, now: datetime) -> bool:
         # Committed before the provider call: a cancel that lands first wins and
@@ -232,19 +279,19 @@ class Dispatcher:
         detail: str | None,
         **values: object,
     ) -> None:
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            ok = repo.settle(
+        ok = self._write_outcome(
+            lambda session: repo.settle(
                 session,
                 message_id=message.id,
                 token=token,
-                now=now,
+                now=self.clock.now(),
                 state=state,
                 event=event,
                 detail=detail,
                 worker=self.worker_id,
                 **values,
             )
+        )
         if not ok:
             report.lost_claims += 1
             log.warning(

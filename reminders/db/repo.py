@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from reminders.db.models import (
@@ -305,7 +305,13 @@ class Claim:
 
 
 def claim_due(
-    session: Session, *, now: datetime, worker: str, lease: timedelta, limit: int
+    session: Session,
+    *,
+    now: datetime,
+    worker: str,
+    lease: timedelta,
+    limit: int,
+    exclude: Sequence[str] = (),
 ) -> Claim:
     """Atomically move up to `limit` due pending messages to sending under one token.
 
@@ -316,7 +322,9 @@ def claim_due(
     due = (
         select(Message.id)
         .where(Message.state == PENDING, Message.send_after <= now)
-        .order_by(Message.send_after, Message.id)
+        .where(Message.channel.not_in(exclude) if exclude else true())
+        # Due order, not retry order: after an outage the backlog goes out as planned.
+        .order_by(Message.due_at, Message.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -342,7 +350,7 @@ def claim_due(
         select(Message)
         .where(Message.id.in_(ids))
         .options(selectinload(Message.treatment).joinedload(Treatment.patient))
-        .order_by(Message.send_after, Message.id)
+        .order_by(Message.due_at, Message.id)
     ).all()
     return Claim(token, list(messages))
 
@@ -385,8 +393,11 @@ def settle(
     return True
 
 
-def next_send_after(session: Session) -> datetime | None:
-    return session.scalar(select(func.min(Message.send_after)).where(Message.state == PENDING))
+def next_send_after(session: Session, *, exclude: Sequence[str] = ()) -> datetime | None:
+    stmt = select(func.min(Message.send_after)).where(Message.state == PENDING)
+    if exclude:
+        stmt = stmt.where(Message.channel.not_in(exclude))
+    return session.scalar(stmt)
 
 
 def next_lease_expiry(session: Session) -> datetime | None:

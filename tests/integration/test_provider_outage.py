@@ -1,0 +1,95 @@
+"""The provider is down for a minute: nothing is lost, the backlog drains in due
+order once it returns, and steps that went stale meanwhile are skipped."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from reminders.bootstrap import App
+from reminders.channels.base import Outgoing
+from reminders.clock import FixedClock
+from reminders.domain import MessageState
+from reminders.errors import ChannelError
+from tests.conftest import NOW
+from tests.support import RecordingChannel, dispatcher, log
+
+
+class FlakyProvider(RecordingChannel):
+    """Refuses every send (transiently) while `down` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    def send(self, outgoing: Outgoing) -> object:  # type: ignore[override]
+        if self.down:
+            self.refused += 1
+            raise ChannelError("503 from provider", permanent=False)
+        return super().send(outgoing)
+
+
+def test_backlog_after_a_provider_outage_drains_in_due_order_and_loses_nothing(
+    app: App, clock: FixedClock
+) -> None:
+    provider = FlakyProvider()
+    worker = dispatcher(app, provider)  # type: ignore[arg-type]
+    # Twelve treatments logged for the coming minute, five seconds apart.
+    treatments = [
+        log(app, at=NOW + timedelta(seconds=5 * i), phone=f"+1212555{100 + i:04d}")
+        for i in range(12)
+    ]
+    provider.down = True
+    for second in range(61):
+        clock.set(NOW + timedelta(seconds=second))
+        worker.dispatch_due()
+    assert provider.sent == []
+    provider.down = False
+    for second in range(61, 121):
+        clock.set(NOW + timedelta(seconds=second))
+        worker.dispatch_due()
+
+    avoid_ids = [
+        next(
+            m.id
+            for m in app.service.treatment(app.clinic.id, t.id).messages
+            if m.step_id == "avoid"
+        )
+        for t in treatments
+    ]
+    assert provider.sent_ids() == avoid_ids  # each once, in due order
+    # An outage costs one attempt per pause, not one per queued message per tick.
+    assert provider.refused < 15
+    for treatment in treatments:
+        avoid = next(
+            m
+            for m in app.service.treatment(app.clinic.id, treatment.id).messages
+            if m.step_id == "avoid"
+        )
+        assert avoid.state == MessageState.SENT.value
+        assert avoid.attempts <= 2
+
+
+def test_steps_that_expire_during_the_outage_are_skipped_not_sent_late(
+    app: App, clock: FixedClock
+) -> None:
+    provider = FlakyProvider()
+    worker = dispatcher(app, provider)  # type: ignore[arg-type]
+    # Logged 3 h 59 min after treatment: its avoid expires 1 minute from now.
+    treatment = log(app, at=NOW - timedelta(hours=3, minutes=44))
+    provider.down = True
+    for second in range(0, 16 * 60, 5):
+        clock.set(NOW + timedelta(seconds=second))
+        worker.dispatch_due()
+    provider.down = False
+    clock.set(NOW + timedelta(minutes=16, seconds=5))
+    worker.dispatch_due()
+    avoid = next(
+        m
+        for m in app.service.treatment(app.clinic.id, treatment.id).messages
+        if m.step_id == "avoid"
+    )
+    assert avoid.state == MessageState.SKIPPED.value
+    assert avoid.reason is not None
+    assert "expired" in avoid.reason
+    assert avoid.id not in provider.sent_ids()
