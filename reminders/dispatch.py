@@ -155,9 +155,10 @@ class Dispatcher:
         except ChannelError as exc:
             kind = ChannelKind(message.channel)
             if not exc.permanent:
-                already_failing = self.breaker.failing(kind)
-                self.breaker.failed(kind, self.clock.now(), exc.retry_after)
-                if already_failing:
+                outage = self.breaker.failed(
+                    kind, self.clock.now(), message_id=message.id, retry_after=exc.retry_after
+                )
+                if outage:
                     # The provider is down, not this message: it keeps its place
                     # and its attempts, and waits for the channel to resume.
                     self._release(message, token, report, f"provider unavailable: {exc}")

@@ -75,15 +75,17 @@ def test_steps_that_expire_during_the_outage_are_skipped_not_sent_late(
 ) -> None:
     provider = FlakyProvider()
     worker = dispatcher(app, provider)  # type: ignore[arg-type]
-    # Logged 3 h 59 min after treatment: its avoid expires 1 minute from now.
+    # Logged 3 h 44 min after treatment: its avoid expires 16 minutes from now.
     treatment = log(app, at=NOW - timedelta(hours=3, minutes=44))
+    other = log(app, at=NOW, phone="+12125550188")
     provider.down = True
     for second in range(0, 16 * 60, 5):
         clock.set(NOW + timedelta(seconds=second))
         worker.dispatch_due()
     provider.down = False
-    clock.set(NOW + timedelta(minutes=16, seconds=5))
-    worker.dispatch_due()
+    for second in range(16 * 60, 18 * 60, 5):
+        clock.set(NOW + timedelta(seconds=second))
+        worker.dispatch_due()
     avoid = next(
         m
         for m in app.service.treatment(app.clinic.id, treatment.id).messages
@@ -93,3 +95,7 @@ def test_steps_that_expire_during_the_outage_are_skipped_not_sent_late(
     assert avoid.reason is not None
     assert "expired" in avoid.reason
     assert avoid.id not in provider.sent_ids()
+    other_avoid = next(
+        m for m in app.service.treatment(app.clinic.id, other.id).messages if m.step_id == "avoid"
+    )
+    assert provider.sent_ids() == [other_avoid.id]
