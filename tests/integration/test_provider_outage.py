@@ -98,4 +98,10 @@ def test_steps_that_expire_during_the_outage_are_skipped_not_sent_late(
     other_avoid = next(
         m for m in app.service.treatment(app.clinic.id, other.id).messages if m.step_id == "avoid"
     )
-    assert provider.sent_ids() == [other_avoid.id]
+    all_clear = next(
+        m
+        for m in app.service.treatment(app.clinic.id, treatment.id).messages
+        if m.step_id == "all_clear"
+    )
+    # The other patient's avoid, then the first patient's all-clear, due at 16 minutes.
+    assert provider.sent_ids() == [other_avoid.id, all_clear.id]
