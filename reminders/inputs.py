@@ -51,11 +51,25 @@ def parse_when(text: str, *, zone: ZoneInfo, field: str = "at") -> datetime:
             field, f"{text!r} is not a time like 2026-03-08 14:30 or 2026-03-08T14:30-05:00"
         ) from exc
     if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
+        return aware_to_utc(parsed, field=field)
     return local_to_utc(parsed, zone, field=field)
 
 
 def local_to_utc(naive: datetime, zone: ZoneInfo, *, field: str = "at") -> datetime:
+    try:
+        return _local_to_utc(naive, zone, field)
+    except OverflowError as exc:
+        raise InputError(field, "is outside the range of representable times") from exc
+
+
+def aware_to_utc(value: datetime, *, field: str = "at") -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InputError(field, "is outside the range of representable times") from exc
+
+
+def _local_to_utc(naive: datetime, zone: ZoneInfo, field: str) -> datetime:
     first = naive.replace(tzinfo=zone, fold=0)
     second = naive.replace(tzinfo=zone, fold=1)
     if first.utcoffset() == second.utcoffset():

@@ -263,7 +263,7 @@ class ReminderService:
         with self.sessions.begin() as session:
             treatment = _owned_treatment(session, clinic_id, treatment_id)
             if treatment.status != TreatmentStatus.ACTIVE.value:
-                raise InputError("treatment", "is cancelled; log a new treatment instead")
+                raise ConflictError("the treatment is cancelled; log a new treatment instead")
             clinic = clinic_settings_of(treatment_clinic(session, clinic_id)).profile()
             policy = self.policy(treatment.treatment_type)
             local = performed_at.astimezone(clinic.timezone)

@@ -25,6 +25,7 @@ FIELD_LOCATIONS: dict[str, tuple[str, ...]] = {
     "sms_consent": ("body", "patient", "sms_consent"),
     "patient.sms_consent_at": ("body", "patient", "sms_consent_at"),
     "tz": ("body", "patient", "timezone"),
+    "preview_tz": ("body", "timezone"),
     "treatment": ("body", "treatment_type"),
     "at": ("body", "performed_at"),
     "logged_at": ("body", "logged_at"),

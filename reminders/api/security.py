@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reminders.clock import Clock
@@ -82,8 +83,11 @@ class BodySizeLimit:
             await _too_large(send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, so FastAPI's body reader passes it on instead of
+    # turning it into a 400 "error parsing the body".
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
 
 
 async def _too_large(send: Send) -> None:

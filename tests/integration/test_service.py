@@ -13,7 +13,7 @@ from reminders.bootstrap import App
 from reminders.clock import FixedClock
 from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
-from reminders.errors import InputError, NotFoundError
+from reminders.errors import ConflictError, InputError, NotFoundError
 from reminders.settings import ClinicSettings
 from tests.support import RecordingChannel, dispatcher, log, treatment_input
 
@@ -429,12 +429,11 @@ def test_rescheduled_all_clear_is_sent_at_new_time_plus_restriction(
     assert channel.sent_ids()[-1] == new_all_clear.id
 
 
-def test_reschedule_of_a_cancelled_treatment_raises_input_error(app: App) -> None:
+def test_reschedule_of_a_cancelled_treatment_is_a_conflict(app: App) -> None:
     treatment = log(app)
     app.service.cancel(app.clinic.id, treatment.id, reason="patient declined")
-    with pytest.raises(InputError) as raised:
+    with pytest.raises(ConflictError, match="cancelled"):
         app.service.reschedule(app.clinic.id, treatment.id, performed_at=NOW)
-    assert raised.value.field == "treatment"
 
 
 def test_reschedule_to_more_than_a_day_ago_raises_and_changes_nothing(app: App) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from reminders.api import schemas
 from reminders.api.deps import CallerDep, ContextDep
 from reminders.api.presenters import plan_public, policy_public
-from reminders.api.routes.treatments import ERRORS, to_utc
+from reminders.api.routes.treatments import BODY_ERRORS, ERRORS, to_utc
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.inputs import parse_zone
 
@@ -21,10 +21,10 @@ def list_policies(ctx: ContextDep, who: CallerDep) -> list[schemas.PolicyPublic]
     return [policy_public(policies[name], who.restriction) for name in sorted(policies)]
 
 
-@router.post("/preview", response_model=schemas.PlanPublic, responses=ERRORS)
+@router.post("/preview", response_model=schemas.PlanPublic, responses=BODY_ERRORS)
 def preview(body: schemas.PreviewRequest, ctx: ContextDep, who: CallerDep) -> schemas.PlanPublic:
     """The plan for a hypothetical treatment, with local times and reasons. Nothing is stored."""
-    zone = parse_zone(body.timezone, field="tz") if body.timezone else None
+    zone = parse_zone(body.timezone, field="preview_tz") if body.timezone else None
     performed_at = to_utc(body.performed_at, zone or who.zone, "at") or ctx.app.clock.now()
     patient = PatientProfile(
         name="Patient",

@@ -18,17 +18,25 @@ from reminders.api.presenters import treatment_public
 from reminders.db.repo import TreatmentQuery
 from reminders.domain import TreatmentStatus
 from reminders.errors import InputError
-from reminders.inputs import local_to_utc, parse_phone, parse_zone
+from reminders.inputs import aware_to_utc, local_to_utc, parse_phone, parse_zone
 from reminders.service import PatientInput, TreatmentInput
 
 router = APIRouter(prefix="/v1/treatments", tags=["treatments"])
 
 # Ids are 32-bit in the schema; larger ones cannot exist and must not reach the database.
-TreatmentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+MAX_ID = 2**31 - 1
+TreatmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": schemas.MessageOut, "description": "Missing or invalid API key"},
     422: {"model": schemas.ValidationErrorOut, "description": "Invalid input; nothing stored"},
     429: {"model": schemas.MessageOut, "description": "Rate limit exceeded; see Retry-After"},
+    503: {"model": schemas.MessageOut, "description": "Database unavailable; see Retry-After"},
+}
+# Routes that read a body can also refuse it before validation.
+BODY_ERRORS: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    400: {"model": schemas.MessageOut, "description": "Body is not UTF-8 JSON"},
+    413: {"model": schemas.MessageOut, "description": "Body larger than the limit"},
 }
 NOT_FOUND: dict[int | str, dict[str, object]] = {
     404: {"model": schemas.MessageOut, "description": "No such treatment for this clinic"}
@@ -41,7 +49,7 @@ def to_utc(value: datetime | None, zone: ZoneInfo, field: str) -> datetime | Non
         return None
     if value.tzinfo is None:
         return local_to_utc(value, zone, field=field)
-    return value.astimezone(UTC)
+    return aware_to_utc(value, field=field)
 
 
 def _treatment_input(body: schemas.TreatmentCreate, who: Caller, now: datetime) -> TreatmentInput:
@@ -49,6 +57,8 @@ def _treatment_input(body: schemas.TreatmentCreate, who: Caller, now: datetime) 
     consent_at = None
     if patient.sms_consent:
         consent_at = to_utc(patient.sms_consent_at, who.zone, "patient.sms_consent_at") or now
+        if consent_at > now:
+            raise InputError("patient.sms_consent_at", "is in the future")
     elif patient.sms_consent_at is not None:
         raise InputError("sms_consent", "sms_consent_at given but sms_consent is false")
     return TreatmentInput(
@@ -75,7 +85,7 @@ def _request_hash(body: schemas.TreatmentCreate) -> str:
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.TreatmentPublic,
     responses={
-        **ERRORS,
+        **BODY_ERRORS,
         409: {
             "model": schemas.MessageOut,
             "description": "Idempotency-Key reused with another body",
@@ -133,10 +143,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at_text, _, id_text = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         at = datetime.fromisoformat(at_text)
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return at, int(id_text)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        last_id = int(id_text)
+        if at.tzinfo is None or not 1 <= last_id <= MAX_ID:
+            raise ValueError("not a cursor")
+        return at.astimezone(UTC), last_id
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InputError("cursor", "is not a cursor this API returned") from exc
 
 
@@ -170,7 +181,13 @@ def list_treatments(
 
 
 @router.patch(
-    "/{treatment_id}", response_model=schemas.TreatmentPublic, responses={**ERRORS, **NOT_FOUND}
+    "/{treatment_id}",
+    response_model=schemas.TreatmentPublic,
+    responses={
+        **BODY_ERRORS,
+        **NOT_FOUND,
+        409: {"model": schemas.MessageOut, "description": "The treatment is cancelled"},
+    },
 )
 def correct_treatment_time(
     treatment_id: TreatmentId, body: schemas.TreatmentUpdate, ctx: ContextDep, who: CallerDep
@@ -183,7 +200,9 @@ def correct_treatment_time(
 
 
 @router.post(
-    "/{treatment_id}/cancel", response_model=schemas.CancelPublic, responses={**ERRORS, **NOT_FOUND}
+    "/{treatment_id}/cancel",
+    response_model=schemas.CancelPublic,
+    responses={**BODY_ERRORS, **NOT_FOUND},
 )
 def cancel_treatment(
     treatment_id: TreatmentId,
