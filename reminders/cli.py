@@ -27,6 +27,7 @@ from reminders.logs import configure_logging
 from reminders.policies import check_policies
 from reminders.service import PatientInput, TreatmentInput
 from reminders.settings import ClinicSettings, config_dir_from_env, load_settings
+from reminders.sms_budget import SEGMENT_BUDGET, sms_problems, sms_reports
 from reminders.worker import Worker
 
 app = typer.Typer(no_args_is_help=True, help="Post-treatment aftercare reminders.")
@@ -275,11 +276,18 @@ def policies_check(
         Path | None, typer.Option(help="Policy folder (default: config/policies).")
     ] = None,
 ) -> None:
-    """Validate every policy: keys, offsets, template variables and citations."""
+    """Validate every policy: keys, offsets, template variables and citations.
+
+    Also reports what each SMS text costs (encoding and segments, at its longest)
+    and warns about characters that force UCS-2 or texts over the segment budget.
+    """
     folder = directory or config_dir_from_env() / "policies"
     policy_set, problems = check_policies(folder)
     for policy in policy_set.policies.values():
         out.print(views.policy_summary(policy))
+        out.print(views.sms_cost_table(policy, sms_reports(policy), SEGMENT_BUDGET))
+        for warning in sms_problems(policy):
+            err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
     if problems:
         views.print_problems(err, problems)
         err.print(f"{len(problems)} problem(s) in {folder}", soft_wrap=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from reminders.durations import parse_duration
+from reminders.durations import format_duration, parse_duration
 from reminders.errors import ConfigError
 from reminders.sources import Answer, find_answer, load_answers, normalise
 from reminders.templates import unknown_fields
@@ -337,3 +337,16 @@ def load_policies(directory: Path) -> PolicySet:
     if problems:
         raise ConfigError("invalid policies:\n" + "\n".join(f"  {p}" for p in problems))
     return policies
+
+
+def step_times(step: Step) -> tuple[str, str]:
+    """A step's offset and expiry as a policy file writes them: `0m`, `restriction_end`, `12h`."""
+    offset = format_duration(step.offset.after)
+    if step.offset.from_restriction_end:
+        offset = RESTRICTION_END + (f"+{offset}" if step.offset.after else "")
+    if step.expires_at is not None:
+        expires = RESTRICTION_END
+    else:
+        assert step.expires_after is not None
+        expires = f"{format_duration(step.expires_after)} after due"
+    return offset, expires

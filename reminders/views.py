@@ -13,7 +13,8 @@ from rich.text import Text
 from reminders.db.models import ApiKey, Clinic, Message, Treatment
 from reminders.localtime import format_staff
 from reminders.planning import Plan
-from reminders.policies import Policy, Problem
+from reminders.policies import Policy, Problem, step_times
+from reminders.sms_budget import SmsReport
 
 STATE_STYLE = {
     "pending": "cyan",
@@ -144,12 +145,7 @@ def policy_summary(policy: Policy) -> Table:
     for column in ("step", "offset", "expires", "may wait", "instructions", "citations"):
         table.add_column(column)
     for step in policy.steps:
-        offset = ("restriction_end" if step.offset.from_restriction_end else "") + (
-            f"+{step.offset.after}"
-            if step.offset.after or not step.offset.from_restriction_end
-            else ""
-        )
-        expires = "restriction_end" if step.expires_at else f"{step.expires_after} after due"
+        offset, expires = step_times(step)
         citations = sum(len(i.citations) for i in step.instructions)
         table.add_row(
             step.id,
@@ -195,5 +191,23 @@ def keys_table(keys: Sequence[ApiKey]) -> Table:
             k.label,
             f"{k.created_at:%Y-%m-%d %H:%M} UTC",
             f"{k.revoked_at:%Y-%m-%d %H:%M} UTC" if k.revoked_at else "-",
+        )
+    return table
+
+
+def sms_cost_table(policy: Policy, reports: Sequence[SmsReport], budget: int) -> Table:
+    table = Table(title=f"{policy.treatment} SMS cost (budget {budget} segments)")
+    for column in ("step", "encoding", "as written", "at its longest"):
+        table.add_column(column)
+    for r in reports:
+        longest = Text(
+            f"{r.longest.units} units, {r.longest.segments} segment(s)",
+            style="red" if r.longest.segments > budget else "",
+        )
+        table.add_row(
+            r.step_id,
+            r.longest.encoding,
+            f"{r.template.units} units, {r.template.segments} segment(s)",
+            longest,
         )
     return table

@@ -7,9 +7,8 @@ from zoneinfo import ZoneInfo
 from reminders.api import schemas
 from reminders.db.models import Message, Treatment
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
-from reminders.durations import format_duration
 from reminders.planning import Plan
-from reminders.policies import Policy, Step
+from reminders.policies import Policy, step_times
 
 
 def treatment_zone(treatment: Treatment, clinic_zone: ZoneInfo) -> ZoneInfo:
@@ -98,22 +97,10 @@ def plan_public(plan: Plan) -> schemas.PlanPublic:
     )
 
 
-def _anchor_text(step: Step) -> tuple[str, str]:
-    offset = format_duration(step.offset.after)
-    if step.offset.from_restriction_end:
-        offset = "restriction_end" + (f"+{offset}" if step.offset.after else "")
-    if step.expires_at is not None:
-        expires = "restriction_end"
-    else:
-        assert step.expires_after is not None
-        expires = format_duration(step.expires_after)
-    return offset, expires
-
-
 def policy_public(policy: Policy, restriction: str) -> schemas.PolicyPublic:
     steps = []
     for step in policy.steps:
-        offset, expires = _anchor_text(step)
+        offset, expires = step_times(step)
         steps.append(
             schemas.PolicyStepPublic(
                 id=step.id,
