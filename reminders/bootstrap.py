@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.channels.base import Channel, ChannelRegistry
 from reminders.channels.console import ConsoleChannel
+from reminders.channels.smtp_email import SmtpEmailChannel
+from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.clock import Clock, SystemClock
 from reminders.db import migrate
 from reminders.db.engine import make_engine, make_session_factory
@@ -45,6 +47,7 @@ class App:
                 worker.max_attempts, worker.retry_base_seconds, worker.retry_max_seconds
             ),
             worker_id=worker_id or default_worker_id(),
+            policies=self.policies,
             batch_size=worker.batch_size,
             lease=timedelta(seconds=worker.lease_seconds),
         )
@@ -84,7 +87,11 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
 
 
 def default_channels(settings: Settings) -> ChannelRegistry:
-    """Console for every kind until a provider is configured."""
+    """Twilio and SMTP where configured; the console channel for any kind that is not."""
     console = ConsoleChannel(settings.data_dir / "outbox.log")
     channels: dict[ChannelKind, Channel] = {ChannelKind.SMS: console, ChannelKind.EMAIL: console}
+    if settings.twilio.configured:
+        channels[ChannelKind.SMS] = TwilioSmsChannel(settings.twilio)
+    if settings.smtp.configured:
+        channels[ChannelKind.EMAIL] = SmtpEmailChannel(settings.smtp)
     return ChannelRegistry(channels)

@@ -6,7 +6,7 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -197,6 +197,23 @@ def list_messages(
                 title=f"messages (upcoming, and settled in {days} days)",
             )
         )
+
+
+@app.command()
+def failures(
+    hours: Annotated[int, typer.Option(min=1, max=24 * 90, help="How far back to look.")] = 24,
+) -> None:
+    """Messages that failed or were not delivered: the desk should call these patients."""
+    with _app() as application:
+        since = application.clock.now() - timedelta(hours=hours)
+        problems = application.service.delivery_problems(application.clinic.id, since=since)
+        out.print(
+            views.failures_table(
+                problems, application.clinic_zone, title=f"failed or undelivered, last {hours} h"
+            )
+        )
+        if not problems:
+            out.print("No failed or undelivered messages.")
 
 
 @app.command()

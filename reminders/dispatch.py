@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from reminders import delivery
 from reminders.breaker import ChannelBreaker
 from reminders.channels.base import ChannelRegistry, Outgoing
 from reminders.clock import Clock
@@ -26,6 +28,7 @@ from reminders.db import repo
 from reminders.db.models import Message
 from reminders.domain import ChannelKind, MessageState
 from reminders.errors import ChannelError
+from reminders.policies import PolicySet
 from reminders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class Dispatcher:
         channels: ChannelRegistry,
         retry: RetryPolicy,
         worker_id: str,
+        policies: PolicySet | None = None,
         batch_size: int = 100,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:
@@ -73,6 +77,7 @@ class Dispatcher:
         self.channels = channels
         self.retry = retry
         self.worker_id = worker_id
+        self.policies = policies or PolicySet({})
         self.batch_size = batch_size
         self.lease = lease
         self.breaker = ChannelBreaker()
@@ -146,26 +151,18 @@ class Dispatcher:
             why = "expired before it could be sent (the restriction or its usefulness ended)"
             self._settle(message, token, report, MessageState.SKIPPED, "skipped", why, reason=why)
             return
+        kind = ChannelKind(message.channel)
+        if kind is ChannelKind.SMS and self._blocked_sms(message, token, report):
+            return
         if not self._start_send(message, token, now):
             report.lost_claims += 1  # cancelled (or taken over) after we claimed it
             return
         try:
-            outgoing = _outgoing(message)
-            receipt = self.channels.for_kind(ChannelKind(message.channel)).send(outgoing)
+            receipt = self.channels.for_kind(kind).send(_outgoing(message))
         except ChannelError as exc:
-            kind = ChannelKind(message.channel)
-            if not exc.permanent:
-                outage = self.breaker.failed(
-                    kind, self.clock.now(), message_id=message.id, retry_after=exc.retry_after
-                )
-                if outage:
-                    # The provider is down, not this message: it keeps its place
-                    # and its attempts, and waits for the channel to resume.
-                    self._release(message, token, report, f"provider unavailable: {exc}")
-                    return
-            self._failed_attempt(message, token, report, exc)
+            self._provider_refused(message, token, report, exc)
             return
-        self.breaker.succeeded(ChannelKind(message.channel))
+        self.breaker.succeeded(kind)
         self._settle(
             message,
             token,
@@ -178,6 +175,69 @@ class Dispatcher:
             last_error=None,
             claim_token=None,
         )
+
+    def _blocked_sms(self, message: Message, token: str, report: DispatchReport) -> bool:
+        """Consent and opt-out are checked now, not only when the message was planned."""
+        with self.sessions() as session:
+            why = delivery.sms_block_reason(session, message)
+        if why is None:
+            return False
+        self._settle(
+            message,
+            token,
+            report,
+            MessageState.SKIPPED,
+            "skipped",
+            why,
+            reason=why,
+            then=self._fallback(message, why),
+        )
+        return True
+
+    def _provider_refused(
+        self, message: Message, token: str, report: DispatchReport, exc: ChannelError
+    ) -> None:
+        kind = ChannelKind(message.channel)
+        now = self.clock.now()
+        if not exc.permanent:
+            outage = self.breaker.failed(
+                kind, now, message_id=message.id, retry_after=exc.retry_after
+            )
+            if outage:
+                # The provider is down, not this message: it keeps its place
+                # and its attempts, and waits for the channel to resume.
+                self._release(message, token, report, f"provider unavailable: {exc}")
+                return
+            self._failed_attempt(message, token, report, exc)
+            return
+        then: Callable[[Session], object] | None = None
+        if exc.opted_out:
+            source = f"provider error {exc.code}" if exc.code else "provider"
+
+            def then(session: Session) -> object:
+                return delivery.record_opt_out(session, message, source=source, now=now)
+
+        elif exc.bad_recipient:
+            then = self._fallback(message, str(exc))
+        self._settle(
+            message,
+            token,
+            report,
+            MessageState.FAILED,
+            "failed",
+            str(exc),
+            last_error=str(exc),
+            reason=str(exc),
+            then=then,
+        )
+
+    def _fallback(self, message: Message, why: str) -> Callable[[Session], object]:
+        def plan_email(session: Session) -> object:
+            return delivery.email_fallback(
+                session, message, policies=self.policies, now=self.clock.now(), why=why
+            )
+
+        return plan_email
 
     def _write_outcome(self, write: Callable[[Session], bool]) -> bool:
         """Commit an outcome, riding out a short database outage.
@@ -256,7 +316,7 @@ class Dispatcher:
         token: str,
         report: DispatchReport,
         why: str,
-        **values: object,
+        **values: Any,
     ) -> None:
         """Hand back a claim unused, without waiting for the lease; the attempt does not count."""
         self._settle(
@@ -278,10 +338,13 @@ class Dispatcher:
         state: MessageState,
         event: str,
         detail: str | None,
+        then: Callable[[Session], object] | None = None,
         **values: object,
     ) -> None:
-        ok = self._write_outcome(
-            lambda session: repo.settle(
+        """Record the outcome, fenced by the claim, and its consequences in one transaction."""
+
+        def write(session: Session) -> bool:
+            settled = repo.settle(
                 session,
                 message_id=message.id,
                 token=token,
@@ -292,7 +355,11 @@ class Dispatcher:
                 worker=self.worker_id,
                 **values,
             )
-        )
+            if settled and then is not None:
+                then(session)
+            return settled
+
+        ok = self._write_outcome(write)
         if not ok:
             report.lost_claims += 1
             log.warning(
@@ -332,4 +399,6 @@ def _outgoing(message: Message) -> Outgoing:
         subject=message.subject,
         body=message.body,
         clinic_id=message.clinic_id,
+        sms_from=message.treatment.clinic.sms_from,
+        messaging_service_sid=message.treatment.clinic.messaging_service_sid,
     )

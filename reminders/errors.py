@@ -34,7 +34,21 @@ class ChannelError(ReminderError):
     Providers raise only this; the service decides what it means for the message.
     """
 
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        code: str | None = None,
+        bad_recipient: bool = False,
+        opted_out: bool = False,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.code = code  # the provider's own error code, e.g. Twilio's "21211"
+        # The address cannot take this channel (invalid, landline): another channel might.
+        self.bad_recipient = bad_recipient
+        # The recipient unsubscribed from this sender.
+        self.opted_out = opted_out

@@ -28,3 +28,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # APScheduler logs every job run at INFO; that is noise every half second.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # The Twilio SDK logs each request's parameters (numbers, bodies) at INFO.
+    logging.getLogger("twilio").setLevel(logging.WARNING)

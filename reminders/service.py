@@ -290,6 +290,13 @@ class ReminderService:
         with self.sessions() as session:
             return repo.find_treatments(session, clinic_id=clinic_id, query=query)
 
+    def delivery_problems(
+        self, clinic_id: int, *, since: datetime, limit: int = 500
+    ) -> Sequence[Message]:
+        """Messages that failed, or that the provider could not deliver, since `since`."""
+        with self.sessions() as session:
+            return repo.delivery_problems(session, clinic_id=clinic_id, since=since, limit=limit)
+
     def recent(self, clinic_id: int, *, days: int = 7, limit: int = 200) -> Sequence[Message]:
         """Messages still to go, and those settled in the last `days`."""
         since = self.clock.now() - timedelta(days=days)

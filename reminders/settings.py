@@ -54,6 +54,11 @@ class ClinicSettings(BaseModel):
     show_patient_name: bool = False
     show_product_name: bool = False
     time_format: Literal["12h", "24h"] = "12h"
+    # This clinic's own SMS sender, if not the deployment's.
+    sms_from: str | None = None
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    # When a text cannot be delivered (invalid or landline number), email instead.
+    email_fallback: bool = True
 
     @field_validator("timezone")
     @classmethod
@@ -132,6 +137,69 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
 
+def _secret(value: str | None, file: Path | None, name: str) -> str | None:
+    """A secret given directly or, for container secrets, as a file holding it."""
+    if value:
+        return value
+    if file is None:
+        return None
+    try:
+        return file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{name}_file {file}: {exc.strerror}") from exc
+
+
+class TwilioSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: str | None = None
+    auth_token_file: Path | None = None
+    # The sender for clinics that set none: a number, or a Messaging Service.
+    from_number: str | None = None
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    # Where Twilio reaches our webhooks, as the public sees it (behind any
+    # TLS-terminating proxy): status callbacks are built on it and every
+    # webhook signature is checked against it.
+    public_base_url: str | None = Field(default=None, pattern=r"^https?://[^/]+(/.*)?$")
+    # Only for tests against a local Twilio-compatible server.
+    api_base_url: str | None = Field(default=None, pattern=r"^https?://")
+    # Messages per second per sender: 1 for a US long code, 3 toll-free, 100 short code.
+    rate_per_second: float = Field(default=1.0, gt=0, le=1000)
+    timeout_seconds: float = Field(default=15, gt=0, le=120)
+
+    def token(self) -> str | None:
+        return _secret(self.auth_token, self.auth_token_file, "twilio.auth_token")
+
+    @property
+    def configured(self) -> bool:
+        return bool(
+            self.account_sid and self.token() and (self.from_number or self.messaging_service_sid)
+        )
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    from_address: str | None = None
+    # A CA bundle to trust instead of the system's (a private mail relay).
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=15, gt=0, le=120)
+
+    def secret(self) -> str | None:
+        return _secret(self.password, self.password_file, "smtp.password")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.from_address)
+
+
 def config_dir_from_env() -> Path:
     return Path(os.environ.get("REMINDERS_CONFIG_DIR", "config"))
 
@@ -154,6 +222,8 @@ class Settings(BaseSettings):
     clinic: ClinicSettings
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
     @classmethod
     def settings_customise_sources(

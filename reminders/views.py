@@ -26,6 +26,14 @@ STATE_STYLE = {
 }
 
 
+def _delivery(message: Message) -> Text:
+    status = message.delivery_status
+    if not status:
+        return Text("-")
+    text = status + (f" ({message.delivery_error})" if message.delivery_error else "")
+    return Text(text, style="red" if status in ("undelivered", "failed") else "")
+
+
 def _state(state: str) -> Text:
     return Text(state, style=STATE_STYLE.get(state, ""))
 
@@ -118,6 +126,7 @@ def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
         "state",
         "due (local)",
         "sent (local)",
+        "delivery",
         "attempts",
         "history",
     ):
@@ -134,6 +143,7 @@ def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
             _state(m.state),
             format_staff(m.due_at, zone),
             format_staff(m.sent_at, zone) if m.sent_at else "-",
+            _delivery(m),
             str(m.attempts),
             history,
         )
@@ -209,5 +219,30 @@ def sms_cost_table(policy: Policy, reports: Sequence[SmsReport], budget: int) ->
             r.longest.encoding,
             f"{r.template.units} units, {r.template.segments} segment(s)",
             longest,
+        )
+    return table
+
+
+def failures_table(messages: Sequence[Message], zone: ZoneInfo, *, title: str) -> Table:
+    """Who to call: messages that failed or were not delivered, with the contact to use."""
+    table = Table(title=title)
+    for column in ("msg", "treatment", "patient", "contact", "step", "channel", "when", "problem"):
+        table.add_column(column, overflow="fold")
+    for m in messages:
+        patient = m.treatment.patient
+        problem = m.reason or m.last_error or ""
+        if m.delivery_status in ("undelivered", "failed"):
+            problem = f"not delivered: {m.delivery_status}" + (
+                f" (error {m.delivery_error})" if m.delivery_error else ""
+            )
+        table.add_row(
+            str(m.id),
+            str(m.treatment_id),
+            patient.name,
+            ", ".join(c for c in (patient.phone, patient.email) if c),
+            m.step_id,
+            m.channel,
+            format_staff(m.updated_at, zone),
+            Text(problem, style="red"),
         )
     return table

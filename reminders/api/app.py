@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from reminders.accounts import Accounts
 from reminders.api.deps import ApiContext
-from reminders.api.routes import health, policies, treatments
+from reminders.api.routes import health, policies, treatments, webhooks
 from reminders.api.security import BodySizeLimit, RateLimiter
 from reminders.bootstrap import App
 from reminders.errors import ConflictError, InputError, NotFoundError
@@ -71,6 +71,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(treatments.router)
     api.include_router(policies.router)
     api.include_router(health.router)
+    api.include_router(webhooks.router)
     _add_error_handlers(api)
     return api
 

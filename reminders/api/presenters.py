@@ -35,6 +35,8 @@ def message_public(message: Message, zone: ZoneInfo) -> schemas.MessagePublic:
         note=message.note,
         reason=message.reason,
         last_error=message.last_error,
+        delivery_status=message.delivery_status,
+        delivery_error=message.delivery_error,
         events=[
             schemas.EventPublic(at=e.at, kind=e.kind, state=MessageState(e.state), detail=e.detail)
             for e in message.events

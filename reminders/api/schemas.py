@@ -122,6 +122,10 @@ class MessagePublic(BaseModel):
     note: str | None
     reason: str | None
     last_error: str | None
+    delivery_status: str | None = Field(
+        description="What the provider last reported: queued, sent, delivered, undelivered, failed."
+    )
+    delivery_error: str | None = Field(description="The provider's error code, if any.")
     events: list[EventPublic]
 
 

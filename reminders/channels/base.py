@@ -19,6 +19,9 @@ class Outgoing:
     subject: str | None
     body: str
     clinic_id: int
+    # The clinic's own SMS sender, if it has one; else the channel's default.
+    sms_from: str | None = None
+    messaging_service_sid: str | None = None
 
 
 @dataclass(frozen=True)

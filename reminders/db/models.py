@@ -39,6 +39,9 @@ class Clinic(Base):
     show_patient_name: Mapped[bool]
     show_product_name: Mapped[bool]
     time_format: Mapped[str] = mapped_column(String(3))
+    sms_from: Mapped[str | None] = mapped_column(String(20))
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    email_fallback: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -81,6 +84,7 @@ class Treatment(Base):
     updated_at: Mapped[datetime]
 
     patient: Mapped[Patient] = relationship(lazy="joined")
+    clinic: Mapped[Clinic] = relationship()
     messages: Mapped[list[Message]] = relationship(
         back_populates="treatment", order_by="Message.id", lazy="selectin"
     )
@@ -109,7 +113,11 @@ class Message(Base):
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped, failed or cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    provider_id: Mapped[str | None] = mapped_column(String(80))
+    provider_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    # What the provider later reported: queued, sent, delivered, undelivered, failed.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(16))
+    delivery_updated_at: Mapped[datetime | None]
     # A claim: who holds it, until when, and the token every outcome must match.
     claim_token: Mapped[str | None] = mapped_column(String(36))
     claimed_by: Mapped[str | None] = mapped_column(String(80))
@@ -170,3 +178,33 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("clinic_id", "key", name="uq_idempotency_keys_clinic_key"),)
+
+
+class SmsOptOut(Base):
+    """A phone that texted STOP to a clinic's sender: no more texts from that clinic."""
+
+    __tablename__ = "sms_opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    phone: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))  # the keyword, or Twilio's 21610
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("clinic_id", "phone", name="uq_sms_opt_outs_clinic_phone"),)
+
+
+class InboundMessage(Base):
+    """A text a patient sent us: keywords handled, the rest kept for staff."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20))
+    to_sender: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(12))  # opt_out, opt_in, help, reply
+    received_at: Mapped[datetime]

@@ -12,15 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from reminders.db.models import (
     Clinic,
     IdempotencyKey,
+    InboundMessage,
     Message,
     MessageEvent,
     Patient,
+    SmsOptOut,
     Treatment,
 )
 from reminders.domain import MessageState
@@ -349,7 +351,10 @@ def claim_due(
     messages = session.scalars(
         select(Message)
         .where(Message.id.in_(ids))
-        .options(selectinload(Message.treatment).joinedload(Treatment.patient))
+        .options(
+            selectinload(Message.treatment).joinedload(Treatment.patient),
+            selectinload(Message.treatment).joinedload(Treatment.clinic),
+        )
         .order_by(Message.due_at, Message.id)
     ).all()
     return Claim(token, list(messages))
@@ -419,5 +424,114 @@ def upcoming_messages(
         )
         .options(selectinload(Message.treatment).joinedload(Treatment.patient))
         .order_by(Message.due_at, Message.id)
+        .limit(limit)
+    ).all()
+
+
+def is_opted_out(session: Session, *, clinic_id: int, phone: str) -> bool:
+    return (
+        session.scalar(
+            select(SmsOptOut.id).where(SmsOptOut.clinic_id == clinic_id, SmsOptOut.phone == phone)
+        )
+        is not None
+    )
+
+
+def record_opt_out(
+    session: Session, *, clinic_id: int, phone: str, source: str, now: datetime
+) -> None:
+    if not is_opted_out(session, clinic_id=clinic_id, phone=phone):
+        session.add(SmsOptOut(clinic_id=clinic_id, phone=phone, source=source, created_at=now))
+        session.flush()
+
+
+def remove_opt_out(session: Session, *, clinic_id: int, phone: str) -> bool:
+    result = session.execute(
+        delete(SmsOptOut).where(SmsOptOut.clinic_id == clinic_id, SmsOptOut.phone == phone)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_unsent_sms(
+    session: Session, *, clinic_id: int, phone: str, reason: str, now: datetime
+) -> list[int]:
+    """Cancel every text to this phone from this clinic not yet handed to the provider."""
+    patients = select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.phone == phone)
+    treatments = select(Treatment.id).where(Treatment.patient_id.in_(patients))
+    ids = list(
+        session.scalars(
+            update(Message)
+            .where(
+                Message.treatment_id.in_(treatments),
+                Message.channel == "sms",
+                or_(
+                    Message.state == PENDING,
+                    and_(Message.state == SENDING, Message.handed_at.is_(None)),
+                ),
+            )
+            .values(
+                state=MessageState.CANCELLED.value,
+                reason=reason,
+                claim_token=None,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .returning(Message.id)
+        )
+    )
+    _add_events(session, ids=ids, kind="cancelled", state="cancelled", at=now, detail=reason)
+    return ids
+
+
+def message_by_provider_id(session: Session, *, provider_id: str) -> Message | None:
+    return session.scalars(
+        select(Message).where(Message.provider_id == provider_id).limit(1)
+    ).first()
+
+
+def clinics_for_sender(session: Session, *, sender: str) -> Sequence[Clinic]:
+    """Clinics that text from this number; if none claims it, those on the default sender."""
+    own = session.scalars(select(Clinic).where(Clinic.sms_from == sender)).all()
+    if own:
+        return own
+    return session.scalars(
+        select(Clinic).where(Clinic.sms_from.is_(None)).order_by(Clinic.id)
+    ).all()
+
+
+def patients_with_phone(session: Session, *, clinic_id: int, phone: str) -> Sequence[Patient]:
+    return session.scalars(
+        select(Patient).where(Patient.clinic_id == clinic_id, Patient.phone == phone)
+    ).all()
+
+
+def add_inbound(session: Session, inbound: InboundMessage) -> bool:
+    """Store an inbound text once: a webhook retried by the provider is a no-op."""
+    if inbound.provider_id and session.scalar(
+        select(InboundMessage.id).where(InboundMessage.provider_id == inbound.provider_id)
+    ):
+        return False
+    session.add(inbound)
+    session.flush()
+    return True
+
+
+def delivery_problems(
+    session: Session, *, clinic_id: int, since: datetime, limit: int
+) -> Sequence[Message]:
+    """Messages that failed, or that the provider reported undelivered, since a time."""
+    return session.scalars(
+        select(Message)
+        .where(
+            Message.clinic_id == clinic_id,
+            Message.updated_at >= since,
+            or_(
+                Message.state == MessageState.FAILED.value,
+                Message.delivery_status.in_(["undelivered", "failed"]),
+            ),
+        )
+        .options(selectinload(Message.treatment).joinedload(Treatment.patient))
+        .order_by(Message.updated_at.desc())
         .limit(limit)
     ).all()

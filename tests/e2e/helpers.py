@@ -127,7 +127,7 @@ def table_rows(text: str, columns: int) -> list[list[str]]:
     return rows
 
 
-SHOW_COLUMNS = 8  # msg, step, channel, state, due, sent, attempts, history
+SHOW_COLUMNS = 9  # msg, step, channel, state, due, sent, delivery, attempts, history
 LIST_COLUMNS = 9  # msg, treatment, patient, step, channel, state, due, sent, reason
 
 

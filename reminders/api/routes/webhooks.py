@@ -1,0 +1,78 @@
+"""Twilio's webhooks: delivery status callbacks and inbound texts.
+
+Every request must carry a valid X-Twilio-Signature, computed over the URL
+Twilio called: the configured public base URL (what the public sees, behind
+any TLS-terminating proxy), not the address this process listens on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from starlette.datastructures import FormData
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from reminders.api.deps import ApiContext, ContextDep
+from reminders.inbound import ProviderReports
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)
+
+
+async def signed_form(request: Request, ctx: ContextDep) -> FormData:
+    """The posted form, if Twilio signed it; 403 otherwise, before anything changes."""
+    settings = ctx.app.settings.twilio
+    token = settings.token()
+    signature = request.headers.get("X-Twilio-Signature", "")
+    form = await request.form()
+    if not (token and settings.public_base_url and signature):
+        log.warning("webhook refused: no signature or webhook settings")
+        raise HTTPException(403, "forbidden")
+    url = settings.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not RequestValidator(token).validate(url, form, signature):
+        log.warning("webhook refused: bad signature")
+        raise HTTPException(403, "forbidden")
+    return form
+
+
+SignedForm = Annotated[FormData, Depends(signed_form)]
+
+
+def _reports(ctx: ApiContext) -> ProviderReports:
+    return ProviderReports(sessions=ctx.app.sessions, clock=ctx.app.clock)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+@router.post("/status")
+def delivery_status(form: SignedForm, ctx: ContextDep) -> Response:
+    """A message's delivery status changed at Twilio (queued, sent, delivered, failed...)."""
+    _reports(ctx).delivery_status(
+        provider_id=_field(form, "MessageSid"),
+        status=_field(form, "MessageStatus").lower(),
+        error_code=_field(form, "ErrorCode") or None,
+    )
+    return Response(status_code=204)
+
+
+@router.post("/inbound")
+def inbound_text(form: SignedForm, ctx: ContextDep) -> Response:
+    """A patient texted us: STOP/START/HELP are handled, other replies kept for staff."""
+    result = _reports(ctx).inbound_text(
+        from_phone=_field(form, "From"),
+        to_sender=_field(form, "To"),
+        body=_field(form, "Body"),
+        provider_id=_field(form, "MessageSid") or None,
+    )
+    twiml = MessagingResponse()
+    if result.reply:
+        twiml.message(result.reply)
+    return Response(content=str(twiml), media_type="application/xml")

@@ -1,0 +1,138 @@
+"""Twilio SMS through the official SDK.
+
+Error codes mapped here (twilio.com/docs/api/errors):
+- 429 / 20429: not processed; safe to retry after Retry-After.
+- 5xx, timeouts, dropped connections: transient. A 5xx or a timeout on a
+  create MAY have been processed (Messages create has no idempotency key), so
+  retrying can duplicate: the README's delivery contract names this window.
+- 21211 invalid To, 21614 To is not a mobile number, 21612 cannot route to
+  To, 21408 region not enabled: permanent, the recipient cannot take SMS.
+- 21610 recipient unsubscribed (sent STOP): permanent, and an opt-out.
+- 21617 body too long, other 4xx: permanent.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.exceptions import RequestException
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from reminders.channels.base import Outgoing, Receipt
+from reminders.errors import ChannelError
+from reminders.ratelimit import SendRateLimiter
+from reminders.settings import TwilioSettings
+
+BAD_RECIPIENT = {21211, 21612, 21614, 21408, 21606}
+OPTED_OUT = 21610
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+
+
+class _HttpClient(TwilioHttpClient):  # type: ignore[misc]
+    """The SDK's own client, pointed at another host (a local test server) if asked,
+    and remembering each response's headers: the SDK's exception drops Retry-After."""
+
+    def __init__(self, *, base_url: str | None, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._base = urlsplit(base_url) if base_url else None
+        self._local = threading.local()
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if self._base is not None:
+            parts = urlsplit(url)
+            url = parts._replace(scheme=self._base.scheme, netloc=self._base.netloc).geturl()
+        self._local.headers = {}
+        response = super().request(method, url, *args, **kwargs)
+        self._local.headers = dict(response.headers or {})
+        return response
+
+    def last_header(self, name: str) -> str | None:
+        headers: dict[str, str] = getattr(self._local, "headers", {})
+        for key, value in headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class TwilioSmsChannel:
+    name = "twilio"
+
+    def __init__(self, settings: TwilioSettings, *, limiter: SendRateLimiter | None = None) -> None:
+        assert settings.configured, "Twilio needs account_sid, auth_token and a sender"
+        self.settings = settings
+        self._http = _HttpClient(base_url=settings.api_base_url, timeout=settings.timeout_seconds)
+        self._client = Client(settings.account_sid, settings.token(), http_client=self._http)
+        self._limiter = limiter or SendRateLimiter(settings.rate_per_second)
+
+    def send(self, outgoing: Outgoing) -> Receipt:
+        sender = self._sender(outgoing)
+        self._limiter.acquire(next(iter(sender.values())))
+        try:
+            message = self._client.messages.create(
+                to=outgoing.to,
+                body=outgoing.body,
+                status_callback=self._status_callback(),
+                **sender,
+            )
+        except TwilioRestException as exc:
+            raise _mapped(exc, retry_after=self._retry_after()) from exc
+        except RequestException as exc:
+            # Timeout or dropped connection: the request may or may not have arrived.
+            raise ChannelError(
+                f"Twilio unreachable: {type(exc).__name__}", permanent=False
+            ) from exc
+        return Receipt(str(message.sid))
+
+    def _sender(self, outgoing: Outgoing) -> dict[str, str]:
+        service = outgoing.messaging_service_sid or (
+            None if outgoing.sms_from else self.settings.messaging_service_sid
+        )
+        if service:
+            return {"messaging_service_sid": service}
+        number = outgoing.sms_from or self.settings.from_number
+        assert number is not None
+        return {"from_": number}
+
+    def _status_callback(self) -> str | None:
+        base = self.settings.public_base_url
+        return base.rstrip("/") + STATUS_CALLBACK_PATH if base else None
+
+    def _retry_after(self) -> float | None:
+        value = self._http.last_header("Retry-After")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+def _mapped(exc: TwilioRestException, *, retry_after: float | None) -> ChannelError:
+    code = int(exc.code) if exc.code else None
+    # Twilio's message can echo the number; keep only the code and status.
+    what = f"Twilio {exc.status}" + (f" error {code}" if code else "")
+    if exc.status == 429 or code == 20429:
+        return ChannelError(
+            f"{what}: rate limited", permanent=False, retry_after=retry_after, code=str(code or 429)
+        )
+    if exc.status >= 500:
+        return ChannelError(
+            f"{what}: server error (may have been processed)",
+            permanent=False,
+            code=str(code) if code else None,
+        )
+    if code == OPTED_OUT:
+        return ChannelError(
+            f"{what}: recipient unsubscribed", permanent=True, code=str(code), opted_out=True
+        )
+    if code in BAD_RECIPIENT:
+        return ChannelError(
+            f"{what}: recipient cannot receive SMS",
+            permanent=True,
+            code=str(code),
+            bad_recipient=True,
+        )
+    return ChannelError(f"{what}: refused", permanent=True, code=str(code) if code else None)
