@@ -17,7 +17,7 @@ from reminders.db.models import Message
 from reminders.domain import ChannelKind, MessageState, PatientProfile
 from reminders.planning import plan_treatment
 from reminders.policies import PolicySet
-from reminders.service import clinic_settings_of
+from reminders.service import clinic_settings_of, message_row
 
 
 def sms_block_reason(session: Session, message: Message) -> str | None:
@@ -77,24 +77,12 @@ def email_fallback(
     step = next((s for s in plan.steps if s.step_id == message.step_id), None)
     if step is None or step.skipped:
         return None
-    fallback = Message(
-        clinic_id=message.clinic_id,
-        treatment_id=treatment.id,
-        step_id=step.step_id,
-        channel=ChannelKind.EMAIL.value,
-        state=MessageState.PENDING.value,
-        natural_at=step.natural_at,
-        due_at=step.due_at,
-        send_after=step.due_at,
-        expires_at=step.expires_at,
-        not_before=step.not_before,
-        subject=step.subject,
-        body=step.body,
-        policy_version=plan.policy_version,
+    fallback = message_row(
+        treatment,
+        step,
+        plan.policy_version,
+        now,
         note=f"email instead of text message {message.id}: {why}",
-        attempts=0,
-        created_at=now,
-        updated_at=now,
     )
     session.add(fallback)
     session.flush()

@@ -25,7 +25,7 @@ from reminders.domain import (
 )
 from reminders.errors import ConflictError, InputError, NotFoundError
 from reminders.inputs import check_treatment_time, parse_email, parse_phone
-from reminders.planning import Plan, plan_treatment
+from reminders.planning import Plan, PlannedStep, plan_treatment
 from reminders.policies import Policy, PolicySet
 from reminders.settings import ClinicSettings
 
@@ -374,6 +374,31 @@ def _upsert_patient(
     return patient
 
 
+def message_row(
+    treatment: Treatment, step: PlannedStep, policy_version: str, now: datetime, *, note: str | None
+) -> Message:
+    """A pending message row for one planned step."""
+    return Message(
+        clinic_id=treatment.clinic_id,
+        treatment_id=treatment.id,
+        step_id=step.step_id,
+        channel=step.channel.value,
+        state=MessageState.PENDING.value,
+        natural_at=step.natural_at,
+        due_at=step.due_at,
+        send_after=step.due_at,
+        expires_at=step.expires_at,
+        not_before=step.not_before,
+        subject=step.subject,
+        body=step.body,
+        policy_version=policy_version,
+        note=note,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def _store_plan(
     session: Session,
     treatment: Treatment,
@@ -388,26 +413,9 @@ def _store_plan(
         if already_sent and step.step_id in already_sent:
             skip = "already sent before the treatment time was corrected"
         state = MessageState.SKIPPED if skip else MessageState.PENDING
-        message = Message(
-            clinic_id=treatment.clinic_id,
-            treatment_id=treatment.id,
-            step_id=step.step_id,
-            channel=step.channel.value,
-            state=state.value,
-            natural_at=step.natural_at,
-            due_at=step.due_at,
-            send_after=step.due_at,
-            expires_at=step.expires_at,
-            not_before=step.not_before,
-            subject=step.subject,
-            body=step.body,
-            policy_version=plan.policy_version,
-            note=step.note,
-            reason=skip,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-        )
+        message = message_row(treatment, step, plan.policy_version, now, note=step.note)
+        message.state = state.value
+        message.reason = skip
         session.add(message)
         session.flush()
         detail = "; ".join(part for part in (step.note, skip) if part) or None

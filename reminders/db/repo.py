@@ -177,13 +177,11 @@ def _add_events(
         )
 
 
-def _not_handed_over(treatment_id: int) -> ColumnElement[bool]:
-    return and_(
-        Message.treatment_id == treatment_id,
-        or_(
-            Message.state == PENDING,
-            and_(Message.state == SENDING, Message.handed_at.is_(None)),
-        ),
+def _not_handed_over() -> ColumnElement[bool]:
+    """Pending, or claimed by a worker that has not yet called the provider."""
+    return or_(
+        Message.state == PENDING,
+        and_(Message.state == SENDING, Message.handed_at.is_(None)),
     )
 
 
@@ -193,10 +191,17 @@ def cancel_unsent(session: Session, *, treatment_id: int, reason: str, now: date
     That includes messages a worker has claimed but not started sending: its
     claim token is cleared, so the worker's start_send fails and it sends nothing.
     """
+    where = and_(Message.treatment_id == treatment_id, _not_handed_over())
+    return _cancel(session, where, reason=reason, now=now)
+
+
+def _cancel(
+    session: Session, where: ColumnElement[bool], *, reason: str, now: datetime
+) -> list[int]:
     ids = list(
         session.scalars(
             update(Message)
-            .where(_not_handed_over(treatment_id))
+            .where(where)
             .values(
                 state=MessageState.CANCELLED.value,
                 reason=reason,
@@ -458,30 +463,8 @@ def cancel_unsent_sms(
     """Cancel every text to this phone from this clinic not yet handed to the provider."""
     patients = select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.phone == phone)
     treatments = select(Treatment.id).where(Treatment.patient_id.in_(patients))
-    ids = list(
-        session.scalars(
-            update(Message)
-            .where(
-                Message.treatment_id.in_(treatments),
-                Message.channel == "sms",
-                or_(
-                    Message.state == PENDING,
-                    and_(Message.state == SENDING, Message.handed_at.is_(None)),
-                ),
-            )
-            .values(
-                state=MessageState.CANCELLED.value,
-                reason=reason,
-                claim_token=None,
-                claimed_by=None,
-                lease_until=None,
-                updated_at=now,
-            )
-            .returning(Message.id)
-        )
-    )
-    _add_events(session, ids=ids, kind="cancelled", state="cancelled", at=now, detail=reason)
-    return ids
+    texts = and_(Message.treatment_id.in_(treatments), Message.channel == "sms", _not_handed_over())
+    return _cancel(session, texts, reason=reason, now=now)
 
 
 def message_by_provider_id(session: Session, *, provider_id: str) -> Message | None:
