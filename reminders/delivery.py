@@ -58,6 +58,8 @@ def email_fallback(
     treatment = message.treatment
     patient = treatment.patient
     policy = policies.get(treatment.treatment_type)
+    if message.channel != ChannelKind.SMS.value:
+        return None  # email is the fallback: a refused email has nowhere else to go
     if not (treatment.clinic.email_fallback and patient.email and policy):
         return None
     profile = PatientProfile(

@@ -215,9 +215,13 @@ class Dispatcher:
             source = f"provider error {exc.code}" if exc.code else "provider"
 
             def then(session: Session) -> object:
-                return delivery.record_opt_out(session, message, source=source, now=now)
+                delivery.record_opt_out(session, message, source=source, now=now)
+                # STOP ends texts, not aftercare: email this step if the clinic allows.
+                return delivery.email_fallback(
+                    session, message, policies=self.policies, now=now, why=str(exc)
+                )
 
-        elif exc.bad_recipient:
+        elif exc.bad_recipient and kind is ChannelKind.SMS:
             then = self._fallback(message, str(exc))
         self._settle(
             message,

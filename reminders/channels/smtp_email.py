@@ -30,6 +30,11 @@ class SmtpEmailChannel:
             with self._connect() as smtp:
                 self._login(smtp)
                 refused = smtp.send_message(message)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Our login is wrong, not the message: wait for the fix, do not fail the queue.
+            raise ChannelError(
+                f"SMTP {exc.smtp_code}: login refused", permanent=False, code=str(exc.smtp_code)
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise _by_code(min(codes) if codes else 550, "recipient refused") from exc

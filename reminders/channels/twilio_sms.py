@@ -8,6 +8,8 @@ Error codes mapped here (twilio.com/docs/api/errors):
 - 21211 invalid To, 21614 To is not a mobile number, 21612 cannot route to
   To, 21408 region not enabled: permanent, the recipient cannot take SMS.
 - 21610 recipient unsubscribed (sent STOP): permanent, and an opt-out.
+- 20003 / 401 credentials refused: transient. Our configuration is wrong,
+  not the message; failing every queued message would lose them.
 - 21617 body too long, other 4xx: permanent.
 """
 
@@ -118,6 +120,10 @@ def _mapped(exc: TwilioRestException, *, retry_after: float | None) -> ChannelEr
         return ChannelError(
             f"{what}: rate limited", permanent=False, retry_after=retry_after, code=str(code or 429)
         )
+    if exc.status in (401, 403) or code == 20003:
+        # Our credentials are wrong: every message would fail. Wait for the fix
+        # (the worker pauses the channel) instead of failing the queue.
+        return ChannelError(f"{what}: credentials refused", permanent=False, code=str(code or 401))
     if exc.status >= 500:
         return ChannelError(
             f"{what}: server error (may have been processed)",

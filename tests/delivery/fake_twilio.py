@@ -1,0 +1,586 @@
+"""A local stand-in for Twilio's Messages create endpoint, and nothing else.
+
+What it accepts is read from Twilio's own OpenAPI document
+(../shared/twilio/twilio_api_v2010.json): the path, the form fields of
+`CreateMessageRequest` with their types, patterns and enums, `To` as the one
+required field, and HTTP basic auth with the account SID and auth token. Its
+201 body follows `api.v2010.account.message`. Beyond the document, it follows
+Twilio's documented behaviour (FACTS.md, twilio.com/docs/api/errors): a sender
+(`From` or `MessagingServiceSid`) and content (`Body`, `MediaUrl` or
+`ContentSid`) are required, errors come as JSON `{code, message, more_info,
+status}`, status is `queued` with a From number and `accepted` with a
+Messaging Service.
+
+Stricter than Twilio on purpose: a field the document does not list is
+refused (Twilio ignores it), so a client sending one is caught here.
+
+Each connection carries one request (HTTP/1.0): stopping the server never
+waits on a client's idle keep-alive connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import copy
+import enum
+import functools
+import hmac
+import json
+import math
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+
+# parents: [0] delivery, [1] tests, [2] the repository, [3] its parent, which holds shared/.
+OPENAPI_FILE = Path(__file__).resolve().parents[3] / "shared" / "twilio" / "twilio_api_v2010.json"
+MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+MESSAGE_SCHEMA = "api.v2010.account.message"
+_MESSAGES_ROUTE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+# GSM 03.38: the basic set, and the extension set whose characters count twice.
+_GSM_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = "\f^{}\\[~]|€"
+
+
+class Fault(enum.StrEnum):
+    """What the server does instead of accepting a message."""
+
+    RATE_LIMITED = "429"  # 20429, with Retry-After: not processed
+    SERVER_ERROR = "500"  # 20500
+    UNAVAILABLE = "503"  # 20503
+    INVALID_TO = "21211"  # the 'To' number is not a valid phone number
+    UNSUBSCRIBED = "21610"  # the recipient sent STOP
+    NOT_MOBILE = "21614"  # the 'To' number is not a mobile number
+    DROP = "drop"  # close the connection without answering
+
+
+# fault -> (HTTP status, Twilio code, message); {to} is filled in as Twilio does.
+_FAULT_ERRORS: dict[Fault, tuple[int, int, str]] = {
+    Fault.RATE_LIMITED: (429, 20429, "Too Many Requests"),
+    Fault.SERVER_ERROR: (500, 20500, "Internal Server Error"),
+    Fault.UNAVAILABLE: (503, 20503, "Service Unavailable"),
+    Fault.INVALID_TO: (400, 21211, "The 'To' number {to} is not a valid phone number."),
+    Fault.UNSUBSCRIBED: (400, 21610, "Attempt to send to unsubscribed recipient {to}"),
+    Fault.NOT_MOBILE: (400, 21614, "'To' number {to} is not a valid mobile number"),
+}
+# Refused before the request is looked at (like a real rate limiter or outage).
+_TRANSPORT_FAULTS = {Fault.RATE_LIMITED, Fault.SERVER_ERROR, Fault.UNAVAILABLE, Fault.DROP}
+
+
+# -- the OpenAPI document ------------------------------------------------------
+
+
+@functools.cache
+def openapi() -> dict[str, Any]:
+    return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def create_operation() -> dict[str, Any]:
+    return openapi()["paths"][MESSAGES_PATH]["post"]  # type: ignore[no-any-return]
+
+
+def create_request_schema() -> dict[str, Any]:
+    body = create_operation()["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    return body["schema"]  # type: ignore[no-any-return]
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 to JSON Schema: `nullable: true` becomes a type that admits null."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") and "type" in node:
+        out["type"] = [node["type"], "null"]
+    return out
+
+
+@functools.cache
+def _components() -> dict[str, Any]:
+    return _json_schema(copy.deepcopy(openapi()["components"]["schemas"]))  # type: ignore[no-any-return]
+
+
+def _format_checker() -> jsonschema.FormatChecker:
+    checker = jsonschema.FormatChecker()
+
+    @checker.checks("date-time-rfc-2822", raises=(TypeError, ValueError))
+    def _rfc2822(value: object) -> bool:
+        return not isinstance(value, str) or parsedate_to_datetime(value).tzinfo is not None
+
+    @checker.checks("uri")
+    def _uri(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+    return checker
+
+
+def validator_for(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """A validator for `schema`, its `#/components/schemas/...` refs resolved in the document."""
+    root = {**schema, "components": {"schemas": _components()}}
+    return jsonschema.Draft7Validator(root, format_checker=_format_checker())
+
+
+def message_validator() -> jsonschema.protocols.Validator:
+    """Validates a Messages create 201 body against the document's schema for it."""
+    ref = create_operation()["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == f"#/components/schemas/{MESSAGE_SCHEMA}"
+    return validator_for({"$ref": ref})
+
+
+@functools.cache
+def _request_validator() -> jsonschema.protocols.Validator:
+    schema = _json_schema(create_request_schema())
+    # Only what the document lists: a stray field is a client bug worth seeing.
+    return validator_for({**schema, "additionalProperties": False})
+
+
+# -- what the server saw -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float  # time.monotonic() when the request arrived
+    method: str
+    path: str
+    form: dict[str, list[str]]
+    auth_user: str | None
+    status: int | None  # None: the connection was dropped unanswered
+    sid: str | None  # the message SID, when one was created
+
+    def field(self, name: str) -> str | None:
+        values = self.form.get(name)
+        return values[0] if values else None
+
+    @property
+    def to(self) -> str | None:
+        return self.field("To")
+
+    @property
+    def sender(self) -> str | None:
+        return self.field("MessagingServiceSid") or self.field("From")
+
+
+@dataclass
+class _Rule:
+    fault: Fault
+    remaining: int | None  # None: for ever
+
+
+class _Answer(Exception):
+    """Raised inside the handler to answer with a Twilio error."""
+
+    def __init__(self, status: int, code: int, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+class FakeTwilio:
+    """Twilio's Messages create on 127.0.0.1, in a thread; use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str = ACCOUNT_SID,
+        auth_token: str = AUTH_TOKEN,
+        retry_after: int = 7,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.retry_after = retry_after
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._next: list[Fault] = []
+        self._by_to: dict[str, _Rule] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle --
+
+    def start(self) -> FakeTwilio:
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-twilio",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()  # joins the request threads
+        assert self._thread is not None
+        self._thread.join()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- telling it what to do --
+
+    def fail_next(self, fault: Fault, times: int = 1) -> None:
+        """The next `times` requests (to any number) meet `fault`."""
+        with self._lock:
+            self._next.extend([fault] * times)
+
+    def fail_to(self, to: str, fault: Fault, times: int | None = None) -> None:
+        """Requests to this number meet `fault`, `times` times or (None) always."""
+        with self._lock:
+            self._by_to[to] = _Rule(fault, times)
+
+    def _fault_for(self, to: str | None) -> Fault | None:
+        with self._lock:
+            rule = self._by_to.get(to) if to else None
+            if rule is None:
+                return self._next.pop(0) if self._next else None
+            if rule.remaining is not None:
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    del self._by_to[to]  # type: ignore[arg-type]
+            return rule.fault
+
+    # -- what it saw --
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def requests_to(self, to: str) -> list[Received]:
+        return [r for r in self.received if r.to == to]
+
+    def created_for(self, to: str) -> list[Received]:
+        """Messages Twilio would have accepted (201) for this number."""
+        return [r for r in self.requests_to(to) if r.status == 201]
+
+    def _record(self, received: Received) -> None:
+        with self._lock:
+            self._received.append(received)
+
+    # -- answers --
+
+    def message_resource(self, form: dict[str, list[str]], sid: str) -> dict[str, Any]:
+        """The 201 body, as `api.v2010.account.message` describes it."""
+
+        def one(name: str) -> str | None:
+            values = form.get(name)
+            return values[0] if values else None
+
+        service = one("MessagingServiceSid")
+        sender = one("From")
+        body = one("Body") or ""
+        now = format_datetime(datetime.now(UTC))
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": sender,
+            "messaging_service_sid": service,
+            "num_media": str(len(form.get("MediaUrl", []))),
+            # A Messaging Service has not picked a sender yet: 0 segments so far.
+            "num_segments": "0" if service and not sender else str(segments(body)),
+            "price": None,
+            "price_unit": None,
+            "sid": sid,
+            "status": "accepted" if service else "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": one("To"),
+            "uri": f"{uri}.json",
+        }
+
+
+def segments(body: str) -> int:
+    """How many SMS segments `body` takes: GSM-7 160/153, else UCS-2 70/67."""
+    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in body):
+        units = len(body) + sum(ch in _GSM_EXTENDED for ch in body)
+        single, multi = 160, 153
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    return 1 if units <= single else math.ceil(units / multi)
+
+
+def error_body(status: int, code: int, message: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_fake: FakeTwilio
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: the test records what matters
+
+    def do_POST(self) -> None:
+        arrived = time.monotonic()
+        path = urlsplit(self.path).path
+        raw = self._body()
+        form = _parse_form(raw) if self._is_form() else {}
+        answer = self._answer(path, form)
+        # Recorded before answering: once the client has its reply, the record exists.
+        sid = answer.sid if answer is not None else None
+        self.server_fake._record(
+            Received(
+                arrived,
+                "POST",
+                path,
+                form,
+                _basic_user(self.headers.get("Authorization")),
+                answer.status if answer is not None else None,
+                sid,
+            )
+        )
+        if answer is None:
+            self._drop()
+        else:
+            self._send_json(answer.status, answer.body, answer.headers)
+
+    def _answer(self, path: str, form: dict[str, list[str]]) -> _Reply | None:
+        """The reply to a create, or None to drop the connection unanswered."""
+        try:
+            self._check_route(path)
+            self._check_auth(path)
+            fault = self.server_fake._fault_for(_first(form, "To"))
+            if fault is Fault.DROP:
+                return None
+            if fault in _TRANSPORT_FAULTS:
+                wait = {"Retry-After": str(self.server_fake.retry_after)}
+                raise _fault_answer(fault, None, wait if fault is Fault.RATE_LIMITED else {})
+            _check_request(form, is_form=self._is_form())
+            if fault is not None:
+                raise _fault_answer(fault, _first(form, "To"))
+        except _Answer as error:
+            body = error_body(error.status, error.code, error.message)
+            return _Reply(error.status, body, error.headers, None)
+        sid = "SM" + uuid.uuid4().hex
+        return _Reply(201, self.server_fake.message_resource(form, sid), {}, sid)
+
+    def _drop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._not_allowed()
+
+    def do_PUT(self) -> None:
+        self._not_allowed()
+
+    def do_DELETE(self) -> None:
+        self._not_allowed()
+
+    def _not_allowed(self) -> None:
+        arrived = time.monotonic()
+        path = urlsplit(self.path).path
+        self._body()
+        if _MESSAGES_ROUTE.match(path):
+            status, body = 405, error_body(405, 20004, "Method not allowed")
+        else:
+            status, body = 404, _not_found(path)
+        user = _basic_user(self.headers.get("Authorization"))
+        self.server_fake._record(Received(arrived, self.command, path, {}, user, status, None))
+        self._send_json(status, body)
+
+    # -- steps --
+
+    def _check_route(self, path: str) -> None:
+        if not _MESSAGES_ROUTE.match(path):
+            raise _Answer(404, 20404, _not_found(path)["message"], {})
+
+    def _check_auth(self, path: str) -> None:
+        fake = self.server_fake
+        credentials = _basic_credentials(self.headers.get("Authorization"))
+        if credentials is None or not (
+            hmac.compare_digest(credentials[0], fake.account_sid)
+            and hmac.compare_digest(credentials[1], fake.auth_token)
+        ):
+            raise _Answer(
+                401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            )
+        match = _MESSAGES_ROUTE.match(path)
+        assert match is not None
+        if match["account"] != fake.account_sid:
+            # Another account's resources do not exist for these credentials.
+            raise _Answer(404, 20404, _not_found(path)["message"], {})
+
+    # -- plumbing --
+
+    def _is_form(self) -> bool:
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        return kind == "application/x-www-form-urlencoded"
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send_json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    sid: str | None
+
+
+def _fault_answer(fault: Fault, to: str | None, headers: dict[str, str] | None = None) -> _Answer:
+    status, code, message = _FAULT_ERRORS[fault]
+    return _Answer(status, code, message.format(to=to or ""), headers or {})
+
+
+def _not_found(path: str) -> dict[str, Any]:
+    return error_body(404, 20404, f"The requested resource {path} was not found")
+
+
+def _first(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return values[0] if values else None
+
+
+def _parse_form(raw: bytes) -> dict[str, list[str]]:
+    return parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _basic_user(header: str | None) -> str | None:
+    credentials = _basic_credentials(header)
+    return credentials[0] if credentials else None
+
+
+def _typed(form: dict[str, list[str]]) -> dict[str, Any]:
+    """Form values typed as the request schema declares them, for validation."""
+    properties = create_request_schema()["properties"]
+    typed: dict[str, Any] = {}
+    for name, values in form.items():
+        kind = properties.get(name, {}).get("type")
+        if kind == "array":
+            typed[name] = values
+            continue
+        if len(values) != 1:
+            typed[name] = values  # a single-valued field given twice: not a string
+            continue
+        typed[name] = _scalar(values[0], kind)
+    return typed
+
+
+def _scalar(value: str, kind: str | None) -> Any:
+    if kind == "integer" and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if kind == "number":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if kind == "boolean" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _check_request(form: dict[str, list[str]], *, is_form: bool) -> None:
+    if not is_form:
+        raise _Answer(400, 20001, "Content-Type must be application/x-www-form-urlencoded", {})
+    errors = sorted(_request_validator().iter_errors(_typed(form)), key=lambda e: e.path)
+    for error in errors:
+        if error.validator == "required":
+            raise _Answer(400, 21604, "A 'To' phone number is required.", {})
+    if errors:
+        where = "/".join(str(part) for part in errors[0].path) or "request"
+        raise _Answer(400, 20001, f"Invalid parameter {where}: {errors[0].message}", {})
+    to = _first(form, "To") or ""
+    if not to:
+        raise _Answer(400, 21604, "A 'To' phone number is required.", {})
+    if not (_first(form, "From") or _first(form, "MessagingServiceSid")):
+        raise _Answer(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.", {})
+    if not (_first(form, "Body") or form.get("MediaUrl") or _first(form, "ContentSid")):
+        raise _Answer(400, 21602, "Message body is required.", {})
+    if not E164.match(to.partition(":")[2] if ":" in to else to):
+        raise _Answer(400, 21211, f"The 'To' number {to} is not a valid phone number.", {})
+
+
+def requests_per_window(times: list[float], window: float = 1.0) -> Iterator[int]:
+    """For each request, how many arrived in the `window` seconds starting with it."""
+    ordered = sorted(times)
+    end = 0
+    for start, at in enumerate(ordered):
+        while end < len(ordered) and ordered[end] < at + window:
+            end += 1
+        yield end - start
