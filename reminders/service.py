@@ -89,6 +89,7 @@ class ReminderService:
         self.sessions = sessions
         self.clock = clock
         self.policies = policies
+        self._profiles: dict[tuple[int, datetime], ClinicProfile] = {}
 
     # -- clinics -----------------------------------------------------------------
 
@@ -116,7 +117,18 @@ class ReminderService:
         return clinic
 
     def clinic_profile(self, clinic_id: int) -> ClinicProfile:
-        return clinic_settings_of(self.clinic(clinic_id)).profile()
+        return self._profile_of(self.clinic(clinic_id))
+
+    def _profile_of(self, clinic: Clinic) -> ClinicProfile:
+        # Validating settings and parsing the phone costs more than the rest of
+        # planning: reuse the profile until the clinic row changes.
+        key = (clinic.id, clinic.updated_at)
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = clinic_settings_of(clinic).profile()
+            self._profiles = {k: v for k, v in self._profiles.items() if k[0] != clinic.id}
+            self._profiles[key] = profile
+        return profile
 
     # -- planning ----------------------------------------------------------------
 
@@ -188,7 +200,7 @@ class ReminderService:
         """Record a treatment and plan its messages, all in one transaction."""
         now = self.clock.now()
         clinic_row = self.clinic(clinic_id)
-        clinic = clinic_settings_of(clinic_row).profile()
+        clinic = self._profile_of(clinic_row)
         policy = self.policy(request.treatment_type)
         performed_at = request.performed_at or now
         check_treatment_time(performed_at, now=now)
@@ -408,22 +420,25 @@ def _store_plan(
     event: str,
     already_sent: set[str] | None = None,
 ) -> None:
+    rows = []
     for step in plan.steps:
         skip = step.skip_reason
         if already_sent and step.step_id in already_sent:
             skip = "already sent before the treatment time was corrected"
-        state = MessageState.SKIPPED if skip else MessageState.PENDING
         message = message_row(treatment, step, plan.policy_version, now, note=step.note)
-        message.state = state.value
-        message.reason = skip
-        session.add(message)
-        session.flush()
-        detail = "; ".join(part for part in (step.note, skip) if part) or None
+        if skip:
+            message.state = MessageState.SKIPPED.value
+            message.reason = skip
+        rows.append((message, skip, step.note))
+    # One flush for the messages (their ids), one insert for their events.
+    session.add_all([message for message, _, _ in rows])
+    session.flush()
+    for message, skip, note in rows:
         repo.add_event(
             session,
             message_id=message.id,
             kind="skipped" if skip else event,
-            state=state.value,
+            state=message.state,
             at=now,
-            detail=detail,
+            detail="; ".join(part for part in (note, skip) if part) or None,
         )
