@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,7 @@ from reminders.policies import PolicySet
 from reminders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -87,6 +88,9 @@ class Dispatcher:
         report = DispatchReport()
         now = self.clock.now()
         with self.sessions.begin() as session:
+            # Claims this worker still holds but never started were stranded by
+            # an error in an earlier pass: hand them back now, not after the lease.
+            report.released = len(repo.release_unstarted(session, worker=self.worker_id, now=now))
             report.recovered = len(repo.recover_expired_leases(session, now=now))
             report.skipped = len(repo.skip_expired(session, now=now))
         while not stopping():
@@ -178,8 +182,7 @@ class Dispatcher:
 
     def _blocked_sms(self, message: Message, token: str, report: DispatchReport) -> bool:
         """Consent and opt-out are checked now, not only when the message was planned."""
-        with self.sessions() as session:
-            why = delivery.sms_block_reason(session, message)
+        why = self._with_database(lambda session: delivery.sms_block_reason(session, message))
         if why is None:
             return False
         self._settle(
@@ -243,33 +246,36 @@ class Dispatcher:
 
         return plan_email
 
-    def _write_outcome(self, write: Callable[[Session], bool]) -> bool:
-        """Commit an outcome, riding out a short database outage.
+    def _with_database(self, work: Callable[[Session], T]) -> T:
+        """Run one transaction for a claimed message, riding out a short database outage.
 
-        Giving up while the claim still holds would leave the message to be
-        recovered after its lease and sent again: waiting is the cheaper way.
+        Giving up while the claim still holds would strand the message until
+        its lease expires (and, after a send, have it sent again): waiting is
+        the cheaper way. Every write here is fenced by the claim token, so
+        running it again is safe.
         """
         deadline = time.monotonic() + self.lease.total_seconds() / 2
         delay = 0.25
         while True:
             try:
                 with self.sessions.begin() as session:
-                    return write(session)
+                    return work(session)
             except DBAPIError as exc:
                 transient = isinstance(exc, OperationalError) or exc.connection_invalidated
                 if not transient or time.monotonic() + delay > deadline:
                     raise
-                log.warning("database unavailable; retrying outcome", extra={"delay": delay})
+                log.warning("database unavailable; retrying", extra={"delay": delay})
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     def _start_send(self, message: Message, token: str, now: datetime) -> bool:
         # Committed before the provider call: a cancel that lands first wins and
         # nothing is sent; one that lands after sees the message as in flight.
-        with self.sessions.begin() as session:
-            return repo.start_send(
+        return self._with_database(
+            lambda session: repo.start_send(
                 session, message_id=message.id, token=token, now=now, lease=self.lease
             )
+        )
 
     def _failed_attempt(
         self, message: Message, token: str, report: DispatchReport, exc: ChannelError
@@ -363,7 +369,7 @@ class Dispatcher:
                 then(session)
             return settled
 
-        ok = self._write_outcome(write)
+        ok = self._with_database(write)
         if not ok:
             report.lost_claims += 1
             log.warning(

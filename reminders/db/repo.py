@@ -276,6 +276,39 @@ def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
     return ids
 
 
+def release_unstarted(session: Session, *, worker: str, now: datetime) -> list[int]:
+    """Return a worker's claims that it never started sending to pending (attempt uncounted)."""
+    ids = list(
+        session.scalars(
+            update(Message)
+            .where(
+                Message.state == SENDING,
+                Message.claimed_by == worker,
+                Message.handed_at.is_(None),
+            )
+            .values(
+                state=PENDING,
+                claim_token=None,
+                claimed_by=None,
+                lease_until=None,
+                attempts=Message.attempts - 1,
+                updated_at=now,
+            )
+            .returning(Message.id)
+        )
+    )
+    _add_events(
+        session,
+        ids=ids,
+        kind="released",
+        state=PENDING,
+        at=now,
+        detail="claim left unstarted by an interrupted pass",
+        worker=worker,
+    )
+    return ids
+
+
 def skip_expired(session: Session, *, now: datetime) -> list[int]:
     """Pending messages whose step stopped being true are skipped, never sent late."""
     ids = list(
