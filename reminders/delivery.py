@@ -20,16 +20,20 @@ from reminders.policies import PolicySet
 from reminders.service import clinic_settings_of, message_row
 
 
-def sms_block_reason(session: Session, message: Message) -> str | None:
-    """Why a text must not go to this patient now, if it must not."""
-    patient = message.treatment.patient
-    if patient.sms_consent_at is None:
-        return "no consent to texts on record"
-    if patient.phone and repo.is_opted_out(
-        session, clinic_id=message.clinic_id, phone=patient.phone
-    ):
-        return "the patient opted out of texts (STOP)"
-    return None
+def sms_block_reasons(session: Session, messages: list[Message]) -> dict[int, str]:
+    """Why each of these texts must not go now, for those that must not (one query)."""
+    opted_out = repo.opted_out_pairs(
+        session,
+        pairs={(m.clinic_id, m.treatment.patient.phone or "") for m in messages},
+    )
+    reasons = {}
+    for message in messages:
+        patient = message.treatment.patient
+        if patient.sms_consent_at is None:
+            reasons[message.id] = "no consent to texts on record"
+        elif (message.clinic_id, patient.phone) in opted_out:
+            reasons[message.id] = "the patient opted out of texts (STOP)"
+    return reasons
 
 
 def record_opt_out(session: Session, message: Message, *, source: str, now: datetime) -> list[int]:

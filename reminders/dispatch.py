@@ -33,6 +33,9 @@ from reminders.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# How long one slice's provider calls may take: bounds the crash window (sent
+# but not yet recorded) to about this, whatever the provider's speed.
+SLICE_SECONDS = 0.05
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self.lease = lease
         self.breaker = ChannelBreaker()
+        self._slice = 1  # messages per slice; grows while the provider is fast
 
     def dispatch_due(self, stopping: Callable[[], bool] = lambda: False) -> DispatchReport:
         """Send everything due now, batch by batch, until nothing is due or we are stopping."""
@@ -128,19 +132,59 @@ class Dispatcher:
                 limit=self.batch_size,
                 exclude=self._paused(now),
             )
-        for message in claim.messages:
+        queue = list(claim.messages)
+        while queue:
             if stopping():
-                self._release(message, claim.token, report, "worker stopping before sending")
-            elif self.breaker.paused(ChannelKind(message.channel), self.clock.now()):
-                self._release(message, claim.token, report, "provider paused after errors")
-            else:
-                self._send_one(message, claim.token, report)
+                for message in queue:
+                    self._release(message, claim.token, report, "worker stopping before sending")
+                break
+            chunk, queue = queue[: self._slice], queue[self._slice :]
+            self._send_slice(chunk, claim.token, report)
         return report
 
-    def _send_one(self, message: Message, token: str, report: DispatchReport) -> None:
+    def _send_slice(self, messages: list[Message], token: str, report: DispatchReport) -> None:
+        """Send a few claimed messages: checks, one commit marking them handed over,
+        the provider calls, one commit recording what was sent.
+
+        The slice is sized so its provider calls take about SLICE_SECONDS: for a
+        slow provider that is one message (the crash window stays one send), for
+        a fast one a whole batch (two commits instead of two per message).
+        """
+        blocked = self._with_database(
+            lambda session: delivery.sms_block_reasons(
+                session, [m for m in messages if m.channel == ChannelKind.SMS.value]
+            )
+        )
+        ready = [m for m in messages if self._may_go(m, token, report, blocked.get(m.id))]
+        handed = self._with_database(
+            lambda session: repo.start_sends(
+                session,
+                ids=[m.id for m in ready],
+                token=token,
+                now=self.clock.now(),
+                lease=self.lease,
+            )
+        )
+        sent: list[tuple[Message, str, datetime]] = []
+        started = time.monotonic()
+        for message in ready:
+            if message.id not in handed:
+                report.lost_claims += 1  # cancelled (or taken over) after we claimed it
+            elif self._may_go(message, token, report, None):
+                self._call_provider(message, token, report, sent)
+        self._record_sent(sent, token, report)
+        self._resize_slice(time.monotonic() - started, len(ready))
+
+    def _may_go(
+        self, message: Message, token: str, report: DispatchReport, blocked: str | None
+    ) -> bool:
+        """Checks made against the clock just before sending; settles what must not go."""
         # The clock is read per message, not per batch: a step that expires
-        # while earlier messages in the batch are being sent must not go out.
+        # while earlier messages are being sent must not go out.
         now = self.clock.now()
+        if self.breaker.paused(ChannelKind(message.channel), now):
+            self._release(message, token, report, "provider paused after errors")
+            return False
         if message.not_before is not None and now < message.not_before:
             # Never early: an all-clear waits for its restriction to end.
             self._release(
@@ -150,52 +194,72 @@ class Dispatcher:
                 "not before the restriction ends",
                 send_after=message.not_before,
             )
-            return
+            return False
         if message.expires_at is not None and now >= message.expires_at:
             why = "expired before it could be sent (the restriction or its usefulness ended)"
             self._settle(message, token, report, MessageState.SKIPPED, "skipped", why, reason=why)
-            return
+            return False
+        if blocked:
+            # Consent and opt-outs are checked now, not only when the message was planned.
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.SKIPPED,
+                "skipped",
+                blocked,
+                reason=blocked,
+                then=self._fallback(message, blocked),
+            )
+            return False
+        return True
+
+    def _call_provider(
+        self,
+        message: Message,
+        token: str,
+        report: DispatchReport,
+        sent: list[tuple[Message, str, datetime]],
+    ) -> None:
         kind = ChannelKind(message.channel)
-        if kind is ChannelKind.SMS and self._blocked_sms(message, token, report):
-            return
-        if not self._start_send(message, token, now):
-            report.lost_claims += 1  # cancelled (or taken over) after we claimed it
-            return
         try:
             receipt = self.channels.for_kind(kind).send(_outgoing(message))
         except ChannelError as exc:
             self._provider_refused(message, token, report, exc)
             return
         self.breaker.succeeded(kind)
-        self._settle(
-            message,
-            token,
-            report,
-            MessageState.SENT,
-            "sent",
-            None,
-            provider_id=receipt.provider_id,
-            sent_at=self.clock.now(),
-            last_error=None,
-            claim_token=None,
-        )
+        sent.append((message, receipt.provider_id, self.clock.now()))
 
-    def _blocked_sms(self, message: Message, token: str, report: DispatchReport) -> bool:
-        """Consent and opt-out are checked now, not only when the message was planned."""
-        why = self._with_database(lambda session: delivery.sms_block_reason(session, message))
-        if why is None:
-            return False
-        self._settle(
-            message,
-            token,
-            report,
-            MessageState.SKIPPED,
-            "skipped",
-            why,
-            reason=why,
-            then=self._fallback(message, why),
+    def _record_sent(
+        self, sent: list[tuple[Message, str, datetime]], token: str, report: DispatchReport
+    ) -> None:
+        if not sent:
+            return
+
+        rows = [(message.id, provider_id, sent_at) for message, provider_id, sent_at in sent]
+        recorded = self._with_database(
+            lambda session: repo.settle_sent(session, token=token, sent=rows, worker=self.worker_id)
         )
-        return True
+        for message, _, _ in sent:
+            if message.id in recorded:
+                report.sent += 1
+                report.sent_ids.append(message.id)
+                log.info(
+                    "message sent", extra={"message_id": message.id, "clinic_id": message.clinic_id}
+                )
+            else:
+                report.lost_claims += 1
+                log.warning(
+                    "claim lost before outcome was recorded",
+                    extra={"message_id": message.id, "outcome": "sent"},
+                )
+
+    def _resize_slice(self, seconds: float, count: int) -> None:
+        if count == 0:
+            return
+        per_send = seconds / count
+        fits = int(SLICE_SECONDS / per_send) if per_send > 0 else self.batch_size
+        self._slice = max(1, min(self.batch_size, fits))
 
     def _provider_refused(
         self, message: Message, token: str, report: DispatchReport, exc: ChannelError
@@ -267,15 +331,6 @@ class Dispatcher:
                 log.warning("database unavailable; retrying", extra={"delay": delay})
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    def _start_send(self, message: Message, token: str, now: datetime) -> bool:
-        # Committed before the provider call: a cancel that lands first wins and
-        # nothing is sent; one that lands after sees the message as in flight.
-        return self._with_database(
-            lambda session: repo.start_send(
-                session, message_id=message.id, token=token, now=now, lease=self.lease
-            )
-        )
 
     def _failed_attempt(
         self, message: Message, token: str, report: DispatchReport, exc: ChannelError

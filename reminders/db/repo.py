@@ -12,7 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from reminders.db.models import (
@@ -230,16 +242,20 @@ def in_flight(session: Session, *, treatment_id: int) -> list[Message]:
     )
 
 
-def start_send(
-    session: Session, *, message_id: int, token: str, now: datetime, lease: timedelta
-) -> bool:
-    """Mark the provider call as begun, if the claim still holds (not cancelled, not taken over)."""
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.claim_token == token, Message.state == SENDING)
-        .values(handed_at=now, lease_until=now + lease, updated_at=now)
+def start_sends(
+    session: Session, *, ids: Sequence[int], token: str, now: datetime, lease: timedelta
+) -> set[int]:
+    """Mark provider calls as begun where the claim still holds (not cancelled, not taken over)."""
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            update(Message)
+            .where(Message.id.in_(ids), Message.claim_token == token, Message.state == SENDING)
+            .values(handed_at=now, lease_until=now + lease, updated_at=now)
+            .returning(Message.id)
+        )
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
@@ -436,6 +452,58 @@ def settle(
     return True
 
 
+def settle_sent(
+    session: Session, *, token: str, sent: Sequence[tuple[int, str, datetime]], worker: str
+) -> set[int]:
+    """Record many sends at once, each fenced by the claim token; returns those recorded.
+
+    The rows still held under the token are locked first, then updated in one
+    executemany: a cancel or a takeover cannot slip in between.
+    """
+    ids = [message_id for message_id, _, _ in sent]
+    held = set(
+        session.scalars(
+            select(Message.id)
+            .where(Message.id.in_(ids), Message.claim_token == token, Message.state == SENDING)
+            .with_for_update()
+        )
+    )
+    rows = [row for row in sent if row[0] in held]
+    if not rows:
+        return held
+    table = Message.__table__
+    assert isinstance(table, Table)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("message_id"))
+        .values(
+            state=MessageState.SENT.value,
+            provider_id=bindparam("provider_id"),
+            sent_at=bindparam("sent_at"),
+            updated_at=bindparam("sent_at"),
+            lease_until=None,
+            last_error=None,
+            claim_token=None,
+        ),
+        [{"message_id": i, "provider_id": p, "sent_at": at} for i, p, at in rows],
+    )
+    session.execute(
+        insert(MessageEvent),
+        [
+            {
+                "message_id": i,
+                "kind": "sent",
+                "state": MessageState.SENT.value,
+                "at": at,
+                "detail": None,
+                "worker": worker,
+            }
+            for i, _, at in rows
+        ],
+    )
+    return held
+
+
 def next_send_after(session: Session, *, exclude: Sequence[str] = ()) -> datetime | None:
     stmt = select(func.min(Message.send_after)).where(Message.state == PENDING)
     if exclude:
@@ -473,6 +541,19 @@ def is_opted_out(session: Session, *, clinic_id: int, phone: str) -> bool:
         )
         is not None
     )
+
+
+def opted_out_pairs(session: Session, *, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (clinic id, phone) pairs have opted out of texts."""
+    if not pairs:
+        return set()
+    rows = session.execute(
+        select(SmsOptOut.clinic_id, SmsOptOut.phone).where(
+            SmsOptOut.clinic_id.in_({c for c, _ in pairs}),
+            SmsOptOut.phone.in_({p for _, p in pairs}),
+        )
+    )
+    return {(clinic_id, phone) for clinic_id, phone in rows} & pairs
 
 
 def record_opt_out(
