@@ -31,7 +31,9 @@ MESSAGES = 2000
 WORKERS = 3
 LEASE_SECONDS = 10
 KILL_FOR = 15.0  # seconds of killing, from the first send
-KILL_EVERY = (0.3, 1.0)  # seconds between kills, drawn from a seeded random
+KILL_EVERY = (0.2, 0.6)  # seconds between kills, drawn from a seeded random
+BATCH_SIZE = 5
+MIN_KILLS = 5
 DRAIN_TIMEOUT = 90.0
 SEED = int(os.environ.get("REMINDERS_TEST_FAULT_SEED", "20261127"))
 
@@ -50,6 +52,9 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_only_after_a_lease_
         target.url,
         REMINDERS_WORKER__LEASE_SECONDS=str(LEASE_SECONDS),
         REMINDERS_WORKER__POLL_INTERVAL="0.2",
+        # Small claims: more claim, send and record points for a kill to land
+        # between, and a burst long enough to be killed into repeatedly.
+        REMINDERS_WORKER__BATCH_SIZE=str(BATCH_SIZE),
     )
     rng = random.Random(SEED)
     started_count = 0
@@ -93,6 +98,7 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_only_after_a_lease_
             workers[victim] = start_worker()
         last_kill = time.monotonic()
         left_after_kills = unsettled_count(db, due)
+        assert kills >= MIN_KILLS, f"the burst ended after {kills} kills: too short to test"
 
         def drained() -> bool:
             for worker in workers:
@@ -109,6 +115,9 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_only_after_a_lease_
         drain = time.monotonic() - started
         after_kills = time.monotonic() - last_kill
         for worker in workers:
+            # A replacement started just before the drain ended may still be
+            # importing: SIGTERM only means "stop gracefully" once it runs.
+            worker.wait_ready()
             assert worker.terminate(timeout=15) == 0, worker.describe()
 
         sends = outbox_ids(outbox)
