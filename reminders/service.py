@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.clock import Clock
 from reminders.db import repo
-from reminders.db.models import Clinic, Message, Patient, Treatment
+from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
 from reminders.domain import (
     ChannelKind,
     ClinicProfile,
@@ -117,9 +118,9 @@ class ReminderService:
         return clinic
 
     def clinic_profile(self, clinic_id: int) -> ClinicProfile:
-        return self._profile_of(self.clinic(clinic_id))
+        return self.planning_profile(self.clinic(clinic_id))
 
-    def _profile_of(self, clinic: Clinic) -> ClinicProfile:
+    def planning_profile(self, clinic: Clinic) -> ClinicProfile:
         # Validating settings and parsing the phone costs more than the rest of
         # planning: reuse the profile until the clinic row changes.
         key = (clinic.id, clinic.updated_at)
@@ -200,18 +201,18 @@ class ReminderService:
         """Record a treatment and plan its messages, all in one transaction."""
         now = self.clock.now()
         clinic_row = self.clinic(clinic_id)
-        clinic = self._profile_of(clinic_row)
+        clinic = self.planning_profile(clinic_row)
         policy = self.policy(request.treatment_type)
         performed_at = request.performed_at or now
         check_treatment_time(performed_at, now=now)
-        contact = _checked_contact(request.patient, region=clinic_row.region)
+        contact = checked_contact(request.patient, region=clinic_row.region)
         with self.sessions.begin() as session:
             patient = _upsert_patient(session, clinic_id, contact, now)
             plan = plan_treatment(
                 treatment_at=performed_at,
                 policy=policy,
                 clinic=clinic,
-                patient=_reachable_profile(patient),
+                patient=reachable_profile(patient),
                 now=now,
             )
             treatment = Treatment(
@@ -238,8 +239,18 @@ class ReminderService:
                     treatment_id=treatment.id,
                     now=now,
                 )
-            _store_plan(session, treatment, plan, now, event="planned")
+            store_plan(session, treatment, plan, now, event="planned")
         return self.treatment(clinic_id, treatment.id)
+
+    def log_treatments(self, clinic_id: int, requests: Sequence[TreatmentInput]) -> list[int]:
+        """Log many treatments in one transaction (an import, a day's list): all or nothing.
+
+        Returns the new treatment ids in request order. A bad request raises an
+        InputError whose field starts with its index, e.g. `[3].phone`.
+        """
+        from reminders.intake import log_many  # deferred: intake builds on this module
+
+        return log_many(self, clinic_id, requests)
 
     def treatment(self, clinic_id: int, treatment_id: int) -> Treatment:
         with self.sessions() as session:
@@ -294,7 +305,7 @@ class ReminderService:
             treatment.performed_at = plan.treatment_at
             treatment.policy_version = policy.version
             treatment.updated_at = now
-            _store_plan(session, treatment, plan, now, event="replanned", already_sent=done)
+            store_plan(session, treatment, plan, now, event="replanned", already_sent=done)
         return self.treatment(clinic_id, treatment_id)
 
     def find_treatments(self, clinic_id: int, query: repo.TreatmentQuery) -> Sequence[Treatment]:
@@ -330,7 +341,7 @@ def _owned_treatment(session: Session, clinic_id: int, treatment_id: int) -> Tre
     return treatment
 
 
-def _checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
+def checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
     name = " ".join(patient.name.split())
     if not name:
         raise InputError("name", "is required")
@@ -351,7 +362,7 @@ def _checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
     )
 
 
-def _reachable_profile(patient: Patient) -> PatientProfile:
+def reachable_profile(patient: Patient) -> PatientProfile:
     """The patient's profile, refusing one that no channel may reach."""
     profile = patient_profile_of(patient)
     if profile.preferred_channel is ChannelKind.SMS and not profile.has_phone:
@@ -372,6 +383,13 @@ def _upsert_patient(
     if patient is None:
         patient = Patient(clinic_id=clinic_id, created_at=now)
         session.add(patient)
+    apply_contact(patient, contact, now)
+    session.flush()
+    return patient
+
+
+def apply_contact(patient: Patient, contact: PatientInput, now: datetime) -> None:
+    """Update a patient from checked contact details; consent, once given, is kept."""
     patient.name = contact.name
     patient.phone = contact.phone or patient.phone
     patient.email = contact.email or patient.email
@@ -382,8 +400,6 @@ def _upsert_patient(
     if contact.sms_consent_at and patient.sms_consent_at is None:
         patient.sms_consent_at = contact.sms_consent_at
     patient.updated_at = now
-    session.flush()
-    return patient
 
 
 def message_row(
@@ -411,7 +427,7 @@ def message_row(
     )
 
 
-def _store_plan(
+def store_plan(
     session: Session,
     treatment: Treatment,
     plan: Plan,
@@ -420,25 +436,43 @@ def _store_plan(
     event: str,
     already_sent: set[str] | None = None,
 ) -> None:
+    store_plans(session, [(treatment, plan)], now, event=event, already_sent=already_sent)
+
+
+def store_plans(
+    session: Session,
+    plans: Sequence[tuple[Treatment, Plan]],
+    now: datetime,
+    *,
+    event: str,
+    already_sent: set[str] | None = None,
+) -> None:
+    """A message row per planned step, and its first event: two statements for any number."""
     rows = []
-    for step in plan.steps:
-        skip = step.skip_reason
-        if already_sent and step.step_id in already_sent:
-            skip = "already sent before the treatment time was corrected"
-        message = message_row(treatment, step, plan.policy_version, now, note=step.note)
-        if skip:
-            message.state = MessageState.SKIPPED.value
-            message.reason = skip
-        rows.append((message, skip, step.note))
-    # One flush for the messages (their ids), one insert for their events.
+    for treatment, plan in plans:
+        for step in plan.steps:
+            skip = step.skip_reason
+            if already_sent and step.step_id in already_sent:
+                skip = "already sent before the treatment time was corrected"
+            message = message_row(treatment, step, plan.policy_version, now, note=step.note)
+            if skip:
+                message.state = MessageState.SKIPPED.value
+                message.reason = skip
+            rows.append((message, skip, step.note))
     session.add_all([message for message, _, _ in rows])
     session.flush()
-    for message, skip, note in rows:
-        repo.add_event(
-            session,
-            message_id=message.id,
-            kind="skipped" if skip else event,
-            state=message.state,
-            at=now,
-            detail="; ".join(part for part in (note, skip) if part) or None,
-        )
+    # The table, not the entity: a Core executemany, where the ORM would go row by row.
+    session.execute(
+        insert(MessageEvent.__table__),
+        [
+            {
+                "message_id": message.id,
+                "kind": "skipped" if skip else event,
+                "state": message.state,
+                "at": now,
+                "detail": "; ".join(part for part in (note, skip) if part) or None,
+                "worker": None,
+            }
+            for message, skip, note in rows
+        ],
+    )
