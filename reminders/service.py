@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -462,8 +462,10 @@ def store_plans(
     session.add_all([message for message, _, _ in rows])
     session.flush()
     # The table, not the entity: a Core executemany, where the ORM would go row by row.
+    events = MessageEvent.__table__
+    assert isinstance(events, Table)
     session.execute(
-        insert(MessageEvent.__table__),
+        insert(events),
         [
             {
                 "message_id": message.id,
