@@ -45,8 +45,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
-# parents: [0] delivery, [1] tests, [2] the repository, [3] its parent, which holds shared/.
-OPENAPI_FILE = Path(__file__).resolve().parents[3] / "shared" / "twilio" / "twilio_api_v2010.json"
+# The Messages create operation and the schemas it refers to, cut from Twilio's
+# published OpenAPI description (twilio-oai, MIT licence: see README.md here).
+OPENAPI_FILE = Path(__file__).resolve().parent / "twilio_messages_openapi.json"
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 MESSAGE_SCHEMA = "api.v2010.account.message"
 _MESSAGES_ROUTE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")

@@ -250,7 +250,13 @@ class ServeProcess:
         return wait_for(ready, timeout=timeout, what=f"{self.name} ready", diagnose=self.describe)
 
     def terminate(self, timeout: float = 10.0) -> int:
-        """SIGTERM, then the exit code; fails if it takes longer than `timeout`."""
+        """SIGTERM, then the exit code; fails if it takes longer than `timeout`.
+
+        Waits for the process to be up first: before it has installed its signal
+        handlers (still importing), SIGTERM would kill it rather than stop it.
+        """
+        if self.running():
+            self.wait_ready()
         self.popen.send_signal(signal.SIGTERM)
         try:
             return self.popen.wait(timeout=timeout)

@@ -115,9 +115,6 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_only_after_a_lease_
         drain = time.monotonic() - started
         after_kills = time.monotonic() - last_kill
         for worker in workers:
-            # A replacement started just before the drain ended may still be
-            # importing: SIGTERM only means "stop gracefully" once it runs.
-            worker.wait_ready()
             assert worker.terminate(timeout=15) == 0, worker.describe()
 
         sends = outbox_ids(outbox)
