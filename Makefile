@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit check-policies clean
+.PHONY: run test lint typecheck check-policies bench bench-api clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ typecheck: $(INSTALLED)
 
 check-policies: $(INSTALLED)
 	$(BIN)/reminders policies check
+
+## Benchmarks (loopback only, bounded; not part of `make test`): tables on screen, JSON in bench/results/.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.run_all
+
+bench-api: $(INSTALLED)
+	$(BIN)/python -m bench.api_load
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

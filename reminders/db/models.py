@@ -133,6 +133,9 @@ class Message(Base):
 
     __table_args__ = (
         Index("ix_messages_state_send_after", "state", "send_after"),
+        # Claims take due rows in due order; expiry sweeps find stale pending rows.
+        Index("ix_messages_state_due_at", "state", "due_at", "id"),
+        Index("ix_messages_state_expires_at", "state", "expires_at"),
         Index("ix_messages_state_lease_until", "state", "lease_until"),
     )
 

@@ -354,6 +354,15 @@ def skip_expired(session: Session, *, now: datetime) -> list[int]:
     return ids
 
 
+def _still_pending(session: Session) -> tuple[ColumnElement[bool], ...]:
+    # PostgreSQL re-checks the row it locked; SQLite runs one writer at a time,
+    # so there the check is moot, and it would make SQLite scan every pending
+    # row instead of fetching the claimed ones by id.
+    if session.get_bind().dialect.name == "sqlite":
+        return ()
+    return (Message.state == PENDING,)
+
+
 @dataclass(frozen=True)
 class Claim:
     token: str
@@ -387,7 +396,7 @@ def claim_due(
     ids = list(
         session.scalars(
             update(Message)
-            .where(Message.id.in_(due.scalar_subquery()), Message.state == PENDING)
+            .where(Message.id.in_(due.scalar_subquery()), *_still_pending(session))
             .values(
                 state=SENDING,
                 claim_token=token,

@@ -92,6 +92,8 @@ def test_database_away_20_s_mid_dispatch_workers_ride_it_out_and_the_api_answers
             for n in (1, 2)
         ]
         pids = [w.pid for w in workers]
+        for worker in workers:  # both running before the database goes away
+            worker.wait_ready()
         wait_for(
             lambda: len(outbox_ids(outbox)) >= SENT_BEFORE_CUT,
             timeout=60,
@@ -261,6 +263,8 @@ def test_database_blips_mid_dispatch_leave_no_claim_of_a_live_worker_waiting_for
             for n in (1, 2)
         ]
         pids = [w.pid for w in workers]
+        for worker in workers:  # both running before the database goes away
+            worker.wait_ready()
         wait_for(
             lambda: len(outbox_ids(outbox)) >= SENT_BEFORE_CUT,
             timeout=60,
