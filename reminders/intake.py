@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from reminders.db.models import Patient, Treatment
-from reminders.domain import TreatmentStatus
+from reminders.db.models import Patient
 from reminders.errors import InputError
 from reminders.inputs import check_treatment_time
 from reminders.planning import plan_treatment
@@ -26,6 +25,7 @@ from reminders.service import (
     checked_contact,
     reachable_profile,
     store_plans,
+    treatment_row,
 )
 
 
@@ -55,18 +55,7 @@ def log_many(
             plan = plan_treatment(
                 treatment_at=performed_at, policy=policy, clinic=clinic, patient=profile, now=now
             )
-            treatment = Treatment(
-                clinic_id=clinic_id,
-                patient=patient,
-                treatment_type=policy.treatment,
-                performed_at=plan.treatment_at,
-                logged_at=now,
-                status=TreatmentStatus.ACTIVE.value,
-                policy_version=policy.version,
-                restriction=clinic_row.restriction,
-                created_at=now,
-                updated_at=now,
-            )
+            treatment = treatment_row(clinic_row, patient, policy, plan, now)
             planned.append((treatment, plan))
         session.add_all([treatment for treatment, _ in planned])
         session.flush()

@@ -215,18 +215,7 @@ class ReminderService:
                 patient=reachable_profile(patient),
                 now=now,
             )
-            treatment = Treatment(
-                clinic_id=clinic_id,
-                patient=patient,
-                treatment_type=policy.treatment,
-                performed_at=plan.treatment_at,
-                logged_at=now,
-                status=TreatmentStatus.ACTIVE.value,
-                policy_version=policy.version,
-                restriction=clinic_row.restriction,
-                created_at=now,
-                updated_at=now,
-            )
+            treatment = treatment_row(clinic_row, patient, policy, plan, now)
             session.add(treatment)
             session.flush()
             if idempotency:
@@ -400,6 +389,24 @@ def apply_contact(patient: Patient, contact: PatientInput, now: datetime) -> Non
     if contact.sms_consent_at and patient.sms_consent_at is None:
         patient.sms_consent_at = contact.sms_consent_at
     patient.updated_at = now
+
+
+def treatment_row(
+    clinic: Clinic, patient: Patient, policy: Policy, plan: Plan, now: datetime
+) -> Treatment:
+    """A new, active treatment row for a plan."""
+    return Treatment(
+        clinic_id=clinic.id,
+        patient=patient,
+        treatment_type=policy.treatment,
+        performed_at=plan.treatment_at,
+        logged_at=now,
+        status=TreatmentStatus.ACTIVE.value,
+        policy_version=policy.version,
+        restriction=clinic.restriction,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def message_row(
