@@ -40,9 +40,11 @@ import sqlalchemy as sa
 from bench import baseline, common
 from reminders.db.engine import make_engine
 from reminders.db.models import Message
+from reminders.settings import WorkerSettings
 
 LEAD_SECONDS = 2.0  # T0 is this long after the workers are ready
 READY_TIMEOUT = 60.0
+DEFAULT_BATCH = WorkerSettings().batch_size
 
 
 def run_ours(
@@ -51,7 +53,7 @@ def run_ours(
     workers: int,
     deadline: common.Deadline,
     *,
-    batch_size: int = 100,
+    batch_size: int = DEFAULT_BATCH,
     profile: bool = False,
 ) -> dict[str, Any]:
     """One burst on our scheduler: N messages due at T0, K worker processes."""
@@ -249,7 +251,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres-workers", type=_workers, default=[1, 2, 4], help="e.g. 1,2,4 (default)"
     )
-    parser.add_argument("--batch-size", type=int, default=100, help="worker.batch_size (100)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"worker.batch_size (default: the service's, {DEFAULT_BATCH})",
+    )
     parser.add_argument(
         "--with-baseline",
         dest="with_baseline",

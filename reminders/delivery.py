@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from reminders.db import repo
+from reminders.db.claims import ClaimedMessage
 from reminders.db.models import Message
 from reminders.domain import ChannelKind, MessageState, PatientProfile
 from reminders.planning import plan_treatment
@@ -20,18 +21,18 @@ from reminders.policies import PolicySet
 from reminders.service import clinic_settings_of, message_row
 
 
-def sms_block_reasons(session: Session, messages: list[Message]) -> dict[int, str]:
+def sms_block_reasons(session: Session, messages: list[ClaimedMessage]) -> dict[int, str]:
     """Why each of these texts must not go now, for those that must not (one query)."""
+    if not messages:
+        return {}
     opted_out = repo.opted_out_pairs(
-        session,
-        pairs={(m.clinic_id, m.treatment.patient.phone or "") for m in messages},
+        session, pairs={(m.clinic_id, m.phone or "") for m in messages}
     )
     reasons = {}
     for message in messages:
-        patient = message.treatment.patient
-        if patient.sms_consent_at is None:
+        if not message.sms_consent:
             reasons[message.id] = "no consent to texts on record"
-        elif (message.clinic_id, patient.phone) in opted_out:
+        elif (message.clinic_id, message.phone) in opted_out:
             reasons[message.id] = "the patient opted out of texts (STOP)"
     return reasons
 

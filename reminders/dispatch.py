@@ -24,7 +24,8 @@ from reminders import delivery
 from reminders.breaker import ChannelBreaker
 from reminders.channels.base import ChannelRegistry, Outgoing
 from reminders.clock import Clock
-from reminders.db import repo
+from reminders.db import claims, repo
+from reminders.db.claims import ClaimedMessage
 from reminders.db.models import Message
 from reminders.domain import ChannelKind, MessageState
 from reminders.errors import ChannelError
@@ -36,6 +37,12 @@ T = TypeVar("T")
 # How long one slice's provider calls may take: bounds the crash window (sent
 # but not yet recorded) to about this, whatever the provider's speed.
 SLICE_SECONDS = 0.05
+# How long one claim's sends may take: workers sharing a backlog take it in
+# pieces of about this, so a slow provider does not leave one worker holding
+# what the others could be sending.
+CLAIM_SECONDS = 1.0
+# The first claim of a worker, before it knows how fast its provider is.
+FIRST_CLAIM = 10
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Dispatcher:
         self.lease = lease
         self.breaker = ChannelBreaker()
         self._slice = 1  # messages per slice; grows while the provider is fast
+        self._claim = min(batch_size, FIRST_CLAIM)  # messages per claim, likewise
 
     def dispatch_due(self, stopping: Callable[[], bool] = lambda: False) -> DispatchReport:
         """Send everything due now, batch by batch, until nothing is due or we are stopping."""
@@ -124,12 +132,12 @@ class Dispatcher:
         report = DispatchReport()
         now = self.clock.now()
         with self.sessions.begin() as session:
-            claim = repo.claim_due(
+            claim = claims.claim_due(
                 session,
                 now=now,
                 worker=self.worker_id,
                 lease=self.lease,
-                limit=self.batch_size,
+                limit=self._claim,
                 exclude=self._paused(now),
             )
         queue = list(claim.messages)
@@ -142,7 +150,9 @@ class Dispatcher:
             self._send_slice(chunk, claim.token, report)
         return report
 
-    def _send_slice(self, messages: list[Message], token: str, report: DispatchReport) -> None:
+    def _send_slice(
+        self, messages: list[ClaimedMessage], token: str, report: DispatchReport
+    ) -> None:
         """Send a few claimed messages: checks, one commit marking them handed over,
         the provider calls, one commit recording what was sent.
 
@@ -150,14 +160,15 @@ class Dispatcher:
         slow provider that is one message (the crash window stays one send), for
         a fast one a whole batch (two commits instead of two per message).
         """
-        blocked = self._with_database(
-            lambda session: delivery.sms_block_reasons(
-                session, [m for m in messages if m.channel == ChannelKind.SMS.value]
-            )
+        texts = [m for m in messages if m.channel == ChannelKind.SMS.value]
+        blocked = (
+            self._with_database(lambda session: delivery.sms_block_reasons(session, texts))
+            if texts
+            else {}
         )
         ready = [m for m in messages if self._may_go(m, token, report, blocked.get(m.id))]
         handed = self._with_database(
-            lambda session: repo.start_sends(
+            lambda session: claims.start_sends(
                 session,
                 ids=[m.id for m in ready],
                 token=token,
@@ -165,7 +176,7 @@ class Dispatcher:
                 lease=self.lease,
             )
         )
-        sent: list[tuple[Message, str, datetime]] = []
+        sent: list[tuple[ClaimedMessage, str, datetime]] = []
         started = time.monotonic()
         for message in ready:
             if message.id not in handed:
@@ -176,7 +187,7 @@ class Dispatcher:
         self._resize_slice(time.monotonic() - started, len(ready))
 
     def _may_go(
-        self, message: Message, token: str, report: DispatchReport, blocked: str | None
+        self, message: ClaimedMessage, token: str, report: DispatchReport, blocked: str | None
     ) -> bool:
         """Checks made against the clock just before sending; settles what must not go."""
         # The clock is read per message, not per batch: a step that expires
@@ -216,10 +227,10 @@ class Dispatcher:
 
     def _call_provider(
         self,
-        message: Message,
+        message: ClaimedMessage,
         token: str,
         report: DispatchReport,
-        sent: list[tuple[Message, str, datetime]],
+        sent: list[tuple[ClaimedMessage, str, datetime]],
     ) -> None:
         kind = ChannelKind(message.channel)
         try:
@@ -231,14 +242,19 @@ class Dispatcher:
         sent.append((message, receipt.provider_id, self.clock.now()))
 
     def _record_sent(
-        self, sent: list[tuple[Message, str, datetime]], token: str, report: DispatchReport
+        self,
+        sent: list[tuple[ClaimedMessage, str, datetime]],
+        token: str,
+        report: DispatchReport,
     ) -> None:
         if not sent:
             return
 
         rows = [(message.id, provider_id, sent_at) for message, provider_id, sent_at in sent]
         recorded = self._with_database(
-            lambda session: repo.settle_sent(session, token=token, sent=rows, worker=self.worker_id)
+            lambda session: claims.settle_sent(
+                session, token=token, sent=rows, worker=self.worker_id
+            )
         )
         for message, _, _ in sent:
             if message.id in recorded:
@@ -258,11 +274,15 @@ class Dispatcher:
         if count == 0:
             return
         per_send = seconds / count
-        fits = int(SLICE_SECONDS / per_send) if per_send > 0 else self.batch_size
-        self._slice = max(1, min(self.batch_size, fits))
+        self._slice = self._fitting(SLICE_SECONDS, per_send, at_least=1)
+        self._claim = self._fitting(CLAIM_SECONDS, per_send, at_least=self._slice)
+
+    def _fitting(self, seconds: float, per_send: float, *, at_least: int) -> int:
+        fits = int(seconds / per_send) if per_send > 0 else self.batch_size
+        return max(at_least, min(self.batch_size, fits))
 
     def _provider_refused(
-        self, message: Message, token: str, report: DispatchReport, exc: ChannelError
+        self, message: ClaimedMessage, token: str, report: DispatchReport, exc: ChannelError
     ) -> None:
         kind = ChannelKind(message.channel)
         now = self.clock.now()
@@ -282,10 +302,11 @@ class Dispatcher:
             source = f"provider error {exc.code}" if exc.code else "provider"
 
             def then(session: Session) -> object:
-                delivery.record_opt_out(session, message, source=source, now=now)
+                row = _message_row(session, message)
+                delivery.record_opt_out(session, row, source=source, now=now)
                 # STOP ends texts, not aftercare: email this step if the clinic allows.
                 return delivery.email_fallback(
-                    session, message, policies=self.policies, now=now, why=str(exc)
+                    session, row, policies=self.policies, now=now, why=str(exc)
                 )
 
         elif exc.bad_recipient and kind is ChannelKind.SMS:
@@ -302,10 +323,14 @@ class Dispatcher:
             then=then,
         )
 
-    def _fallback(self, message: Message, why: str) -> Callable[[Session], object]:
+    def _fallback(self, message: ClaimedMessage, why: str) -> Callable[[Session], object]:
         def plan_email(session: Session) -> object:
             return delivery.email_fallback(
-                session, message, policies=self.policies, now=self.clock.now(), why=why
+                session,
+                _message_row(session, message),
+                policies=self.policies,
+                now=self.clock.now(),
+                why=why,
             )
 
         return plan_email
@@ -333,7 +358,7 @@ class Dispatcher:
                 delay = min(delay * 2, 5.0)
 
     def _failed_attempt(
-        self, message: Message, token: str, report: DispatchReport, exc: ChannelError
+        self, message: ClaimedMessage, token: str, report: DispatchReport, exc: ChannelError
     ) -> None:
         error = str(exc)
         now = self.clock.now()
@@ -377,7 +402,7 @@ class Dispatcher:
 
     def _release(
         self,
-        message: Message,
+        message: ClaimedMessage,
         token: str,
         report: DispatchReport,
         why: str,
@@ -397,7 +422,7 @@ class Dispatcher:
 
     def _settle(
         self,
-        message: Message,
+        message: ClaimedMessage,
         token: str,
         report: DispatchReport,
         state: MessageState,
@@ -409,7 +434,7 @@ class Dispatcher:
         """Record the outcome, fenced by the claim, and its consequences in one transaction."""
 
         def write(session: Session) -> bool:
-            settled = repo.settle(
+            settled = claims.settle(
                 session,
                 message_id=message.id,
                 token=token,
@@ -449,10 +474,16 @@ class Dispatcher:
         )
 
 
-def _outgoing(message: Message) -> Outgoing:
-    patient = message.treatment.patient
+def _message_row(session: Session, message: ClaimedMessage) -> Message:
+    """The full row, for the rare outcomes that plan or cancel other messages."""
+    row = session.get(Message, message.id)
+    assert row is not None  # messages are never deleted
+    return row
+
+
+def _outgoing(message: ClaimedMessage) -> Outgoing:
     kind = ChannelKind(message.channel)
-    to = patient.phone if kind is ChannelKind.SMS else patient.email
+    to = message.phone if kind is ChannelKind.SMS else message.email
     if not to:
         raise ChannelError(
             f"patient has no {'phone' if kind is ChannelKind.SMS else 'email'}", permanent=True
@@ -464,6 +495,6 @@ def _outgoing(message: Message) -> Outgoing:
         subject=message.subject,
         body=message.body,
         clinic_id=message.clinic_id,
-        sms_from=message.treatment.clinic.sms_from,
-        messaging_service_sid=message.treatment.clinic.messaging_service_sid,
+        sms_from=message.sms_from,
+        messaging_service_sid=message.messaging_service_sid,
     )

@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from reminders.db.engine import MAX_OVERFLOW, POOL_SIZE
 from reminders.domain import ChannelKind, ClinicProfile, QuietHours
 from reminders.durations import parse_duration
 from reminders.errors import ConfigError
@@ -118,7 +119,9 @@ class WorkerSettings(BaseModel):
     # How often to look for work that another process added; the worker also
     # wakes exactly at the next due instant it knows of.
     poll_interval: float = Field(default=0.5, gt=0, le=60)
-    batch_size: int = Field(default=100, ge=1, le=10_000)
+    # The most messages one claim takes; each claim is sized to about a second
+    # of sending at the provider's measured speed, up to this.
+    batch_size: int = Field(default=500, ge=1, le=10_000)
     # A claim not settled within the lease is taken back (its worker is presumed dead).
     lease_seconds: int = Field(default=120, ge=10)
     max_attempts: int = Field(default=5, ge=1, le=50)
@@ -219,6 +222,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     config_dir: Path = Path("config")
     database_url: str | None = None
+    # Connections each process keeps to PostgreSQL, and how many more it may open
+    # under load (SQLite ignores both).
+    database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=1000)
+    database_max_overflow: int = Field(default=MAX_OVERFLOW, ge=0, le=1000)
     clinic: ClinicSettings
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()

@@ -7,22 +7,18 @@ the database's own now().
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
-    Table,
     and_,
-    bindparam,
     delete,
     func,
     insert,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.orm import Session, selectinload
@@ -242,22 +238,6 @@ def in_flight(session: Session, *, treatment_id: int) -> list[Message]:
     )
 
 
-def start_sends(
-    session: Session, *, ids: Sequence[int], token: str, now: datetime, lease: timedelta
-) -> set[int]:
-    """Mark provider calls as begun where the claim still holds (not cancelled, not taken over)."""
-    if not ids:
-        return set()
-    return set(
-        session.scalars(
-            update(Message)
-            .where(Message.id.in_(ids), Message.claim_token == token, Message.state == SENDING)
-            .values(handed_at=now, lease_until=now + lease, updated_at=now)
-            .returning(Message.id)
-        )
-    )
-
-
 def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
     """Take back claims whose worker died: the send may or may not have happened.
 
@@ -352,165 +332,6 @@ def skip_expired(session: Session, *, now: datetime) -> list[int]:
         detail="expired before it could be sent",
     )
     return ids
-
-
-def _still_pending(session: Session) -> tuple[ColumnElement[bool], ...]:
-    # PostgreSQL re-checks the row it locked; SQLite runs one writer at a time,
-    # so there the check is moot, and it would make SQLite scan every pending
-    # row instead of fetching the claimed ones by id.
-    if session.get_bind().dialect.name == "sqlite":
-        return ()
-    return (Message.state == PENDING,)
-
-
-@dataclass(frozen=True)
-class Claim:
-    token: str
-    messages: list[Message]
-
-
-def claim_due(
-    session: Session,
-    *,
-    now: datetime,
-    worker: str,
-    lease: timedelta,
-    limit: int,
-    exclude: Sequence[str] = (),
-) -> Claim:
-    """Atomically move up to `limit` due pending messages to sending under one token.
-
-    One conditional UPDATE: a row another worker claimed first no longer matches
-    `state = pending`, and PostgreSQL's SKIP LOCKED lets workers pass each other.
-    """
-    token = str(uuid.uuid4())
-    due = (
-        select(Message.id)
-        .where(Message.state == PENDING, Message.send_after <= now)
-        .where(Message.channel.not_in(exclude) if exclude else true())
-        # Due order, not retry order: after an outage the backlog goes out as planned.
-        .order_by(Message.due_at, Message.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(
-        session.scalars(
-            update(Message)
-            .where(Message.id.in_(due.scalar_subquery()), *_still_pending(session))
-            .values(
-                state=SENDING,
-                claim_token=token,
-                claimed_by=worker,
-                lease_until=now + lease,
-                attempts=Message.attempts + 1,
-                updated_at=now,
-            )
-            .returning(Message.id)
-        )
-    )
-    _add_events(session, ids=ids, kind="claimed", state=SENDING, at=now, detail=None, worker=worker)
-    if not ids:
-        return Claim(token, [])
-    messages = session.scalars(
-        select(Message)
-        .where(Message.id.in_(ids))
-        .options(
-            selectinload(Message.treatment).joinedload(Treatment.patient),
-            selectinload(Message.treatment).joinedload(Treatment.clinic),
-        )
-        .order_by(Message.due_at, Message.id)
-    ).all()
-    return Claim(token, list(messages))
-
-
-def settle(
-    session: Session,
-    *,
-    message_id: int,
-    token: str,
-    now: datetime,
-    state: MessageState,
-    event: str,
-    detail: str | None = None,
-    worker: str | None = None,
-    **values: object,
-) -> bool:
-    """Record a claimed message's outcome, fenced by its claim token.
-
-    Returns False when the claim was lost (lease expired and someone else took
-    over): a late worker must not overwrite a newer outcome.
-    """
-    if state is MessageState.PENDING:  # back in the queue: no claim, not handed over
-        values.update(claim_token=None, claimed_by=None, handed_at=None)
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.claim_token == token, Message.state == SENDING)
-        .values(state=state.value, updated_at=now, lease_until=None, **values)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    add_event(
-        session,
-        message_id=message_id,
-        kind=event,
-        state=state.value,
-        at=now,
-        detail=detail,
-        worker=worker,
-    )
-    return True
-
-
-def settle_sent(
-    session: Session, *, token: str, sent: Sequence[tuple[int, str, datetime]], worker: str
-) -> set[int]:
-    """Record many sends at once, each fenced by the claim token; returns those recorded.
-
-    The rows still held under the token are locked first, then updated in one
-    executemany: a cancel or a takeover cannot slip in between.
-    """
-    ids = [message_id for message_id, _, _ in sent]
-    held = set(
-        session.scalars(
-            select(Message.id)
-            .where(Message.id.in_(ids), Message.claim_token == token, Message.state == SENDING)
-            .with_for_update()
-        )
-    )
-    rows = [row for row in sent if row[0] in held]
-    if not rows:
-        return held
-    table = Message.__table__
-    assert isinstance(table, Table)
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("message_id"))
-        .values(
-            state=MessageState.SENT.value,
-            provider_id=bindparam("provider_id"),
-            sent_at=bindparam("sent_at"),
-            updated_at=bindparam("sent_at"),
-            lease_until=None,
-            last_error=None,
-            claim_token=None,
-        ),
-        [{"message_id": i, "provider_id": p, "sent_at": at} for i, p, at in rows],
-    )
-    session.execute(
-        insert(MessageEvent),
-        [
-            {
-                "message_id": i,
-                "kind": "sent",
-                "state": MessageState.SENT.value,
-                "at": at,
-                "detail": None,
-                "worker": worker,
-            }
-            for i, _, at in rows
-        ],
-    )
-    return held
 
 
 def next_send_after(session: Session, *, exclude: Sequence[str] = ()) -> datetime | None:

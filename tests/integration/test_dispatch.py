@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from reminders.bootstrap import App
 from reminders.channels.base import Outgoing
 from reminders.clock import FixedClock
-from reminders.db import repo
+from reminders.db import claims
 from reminders.db.models import Message
 from reminders.dispatch import Dispatcher
 from reminders.domain import MessageState
@@ -71,10 +71,10 @@ def lease(app: App) -> timedelta:
     return timedelta(seconds=app.settings.worker.lease_seconds)
 
 
-def claim_and_die(app: App, *, worker: str = "dead-worker") -> repo.Claim:
+def claim_and_die(app: App, *, worker: str = "dead-worker") -> claims.Claim:
     """A worker claims everything due, then never settles (it crashed mid-send)."""
     with app.sessions.begin() as session:
-        return repo.claim_due(
+        return claims.claim_due(
             session, now=app.clock.now(), worker=worker, lease=lease(app), limit=100
         )
 
@@ -274,7 +274,7 @@ def test_a_dead_workers_late_settle_is_fenced_off(
     before = message(app, avoid_id)
     clock.advance(timedelta(seconds=1))
     with app.sessions.begin() as session:
-        settled = repo.settle(
+        settled = claims.settle(
             session,
             message_id=avoid_id,
             token=claim.token,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from reminders.bootstrap import App
 from reminders.clock import FixedClock
-from reminders.db import repo
+from reminders.db import claims
 from tests.support import RecordingChannel, dispatcher, log
 
 
@@ -16,7 +16,7 @@ def test_a_workers_own_unstarted_claims_are_sent_on_its_next_pass(
     log(app)
     worker = dispatcher(app, channel, worker_id="worker-a")
     with app.sessions.begin() as session:  # claimed, then the pass died before sending
-        claim = repo.claim_due(
+        claim = claims.claim_due(
             session, now=clock.now(), worker="worker-a", lease=timedelta(minutes=2), limit=10
         )
     assert len(claim.messages) == 1
@@ -31,7 +31,7 @@ def test_another_workers_claims_wait_for_their_lease(
 ) -> None:
     log(app)
     with app.sessions.begin() as session:
-        repo.claim_due(
+        claims.claim_due(
             session, now=clock.now(), worker="worker-b", lease=timedelta(minutes=2), limit=10
         )
     clock.advance(timedelta(seconds=1))

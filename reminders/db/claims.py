@@ -1,0 +1,363 @@
+"""The claim path: the statements a worker runs for due messages, a few per batch.
+
+At burst rates the cost per message is Python, not the database, so this path
+stays in Core: statements are built once with bound parameters (compiled once,
+cached after), rows come back as tuples, and every write covers a whole batch
+or slice (one conditional UPDATE, one INSERT ... SELECT for the history)
+rather than one statement per message.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
+
+from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
+from reminders.db.types import UTCDateTime
+from reminders.domain import MessageState
+
+
+def _table(model: type[object]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+messages = _table(Message)
+events = _table(MessageEvent)
+treatments = _table(Treatment)
+patients = _table(Patient)
+clinics = _table(Clinic)
+
+PENDING = MessageState.PENDING.value
+SENDING = MessageState.SENDING.value
+SENT = MessageState.SENT.value
+
+_now = bindparam("now", type_=UTCDateTime())
+_lease_end = bindparam("lease_end", type_=UTCDateTime())
+_token = bindparam("token", type_=String())
+_worker = bindparam("worker", type_=String())
+_held = (messages.c.state == SENDING) & (messages.c.claim_token == _token)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """What sending one claimed message needs, read in the claim."""
+
+    id: int
+    clinic_id: int
+    treatment_id: int
+    step_id: str
+    channel: str
+    subject: str | None
+    body: str
+    not_before: datetime | None
+    expires_at: datetime | None
+    attempts: int
+    phone: str | None
+    email: str | None
+    sms_consent: bool
+    sms_from: str | None
+    messaging_service_sid: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    messages: list[ClaimedMessage]
+
+
+def _claim_statement(*, recheck_state: bool, excluding: bool) -> Update:
+    due = select(messages.c.id).where(
+        messages.c.state == PENDING,
+        messages.c.send_after <= _now,
+        # Implied (a message's send_after is never before its due_at), but it lets
+        # SQLite walk the due-order index instead of sorting every due row.
+        messages.c.due_at <= _now,
+    )
+    if excluding:
+        due = due.where(messages.c.channel.not_in(bindparam("exclude", expanding=True)))
+    due = (
+        # Due order, not retry order: after an outage the backlog goes out as planned.
+        due.order_by(messages.c.due_at, messages.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+    where: list[ColumnElement[bool]] = [messages.c.id.in_(due.scalar_subquery())]
+    if recheck_state:
+        where.append(messages.c.state == PENDING)
+    return (
+        update(messages)
+        .where(*where)
+        .values(
+            state=SENDING,
+            claim_token=_token,
+            claimed_by=_worker,
+            lease_until=_lease_end,
+            attempts=messages.c.attempts + 1,
+            updated_at=_now,
+        )
+    )
+
+
+# PostgreSQL re-checks the row it locked; SQLite runs one writer at a time, so
+# there the check is moot, and it would make SQLite scan every pending row
+# instead of fetching the claimed ones by id.
+_CLAIMS = {
+    (recheck, excluding): _claim_statement(recheck_state=recheck, excluding=excluding)
+    for recheck in (False, True)
+    for excluding in (False, True)
+}
+
+_CLAIMED_EVENTS = insert(events).from_select(
+    ["message_id", "kind", "state", "at", "detail", "worker"],
+    select(messages.c.id, literal("claimed"), literal(SENDING), _now, null(), _worker).where(_held),
+)
+
+_CLAIMED_ROWS = (
+    select(
+        messages.c.id,
+        messages.c.clinic_id,
+        messages.c.treatment_id,
+        messages.c.step_id,
+        messages.c.channel,
+        messages.c.subject,
+        messages.c.body,
+        messages.c.not_before,
+        messages.c.expires_at,
+        messages.c.attempts,
+        patients.c.phone,
+        patients.c.email,
+        patients.c.sms_consent_at.is_not(None),
+        clinics.c.sms_from,
+        clinics.c.messaging_service_sid,
+    )
+    .select_from(
+        messages.join(treatments, treatments.c.id == messages.c.treatment_id)
+        .join(patients, patients.c.id == treatments.c.patient_id)
+        .join(clinics, clinics.c.id == treatments.c.clinic_id)
+    )
+    .where(_held)
+    .order_by(messages.c.due_at, messages.c.id)
+)
+
+
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    worker: str,
+    lease: timedelta,
+    limit: int,
+    exclude: Sequence[str] = (),
+) -> Claim:
+    """Atomically move up to `limit` due pending messages to sending under one token.
+
+    One conditional UPDATE: a row another worker claimed first no longer matches
+    `state = pending`, and PostgreSQL's SKIP LOCKED lets workers pass each other.
+    """
+    token = str(uuid.uuid4())
+    params: dict[str, object] = {
+        "now": now,
+        "token": token,
+        "worker": worker,
+        "lease_end": now + lease,
+        "limit": limit,
+    }
+    if exclude:
+        params["exclude"] = list(exclude)
+    recheck = session.get_bind().dialect.name != "sqlite"
+    claimed = session.execute(_CLAIMS[recheck, bool(exclude)], params)
+    if claimed.rowcount == 0:  # type: ignore[attr-defined]
+        return Claim(token, [])
+    session.execute(_CLAIMED_EVENTS, {"now": now, "token": token, "worker": worker})
+    rows = session.execute(_CLAIMED_ROWS, {"token": token})
+    return Claim(token, [ClaimedMessage(*row) for row in rows])
+
+
+# Slices pass their ids as one parameter (a JSON array on SQLite, an array on
+# PostgreSQL) so a statement's text and compiled form do not change with the
+# slice size, and rows are found by primary key. On SQLite `+state` keeps the
+# planner off the state index, which would compare every sending row with
+# every listed id.
+_START = {
+    "sqlite": text(
+        """
+        UPDATE messages SET handed_at = :now, lease_until = :lease_end, updated_at = :now
+        WHERE id IN (SELECT value FROM json_each(:ids))
+          AND claim_token = :token AND +state = :sending
+        RETURNING id
+        """
+    ),
+    "postgresql": text(
+        """
+        UPDATE messages SET handed_at = :now, lease_until = :lease_end, updated_at = :now
+        WHERE id = ANY(CAST(:ids AS integer[])) AND claim_token = :token AND state = :sending
+        RETURNING id
+        """
+    ).bindparams(bindparam("ids", type_=ARRAY(Integer()))),
+}
+_MARK_SENT = {
+    "sqlite": text(
+        """
+        UPDATE messages
+        SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
+            updated_at = v.sent_time, lease_until = NULL, last_error = NULL, claim_token = NULL
+        FROM (
+            SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS receipt,
+                   json_extract(value, '$[2]') AS sent_time
+            FROM json_each(:rows)
+        ) AS v
+        WHERE messages.id = v.id AND messages.claim_token = :token AND +messages.state = :sending
+        RETURNING messages.id
+        """
+    ),
+    # One round trip: the update, fenced by the token, and its history rows.
+    "postgresql": text(
+        """
+        WITH sent AS (
+            UPDATE messages
+            SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
+                updated_at = v.sent_time, lease_until = NULL, last_error = NULL,
+                claim_token = NULL
+            FROM unnest(CAST(:ids AS integer[]), CAST(:receipts AS varchar[]),
+                        CAST(:times AS timestamptz[])) AS v(id, receipt, sent_time)
+            WHERE messages.id = v.id AND messages.claim_token = :token
+              AND messages.state = :sending
+            RETURNING messages.id, messages.sent_at
+        ), logged AS (
+            INSERT INTO message_events (message_id, kind, state, at, detail, worker)
+            SELECT id, :sent, :sent, sent_at, NULL, :worker FROM sent
+        )
+        SELECT id FROM sent
+        """
+    ).bindparams(
+        bindparam("ids", type_=ARRAY(Integer())),
+        bindparam("receipts", type_=ARRAY(String())),
+        bindparam("times", type_=ARRAY(DateTime(timezone=True))),
+    ),
+}
+_SENT_EVENTS_SQLITE = text(
+    """
+    INSERT INTO message_events (message_id, kind, state, at, detail, worker)
+    SELECT id, :sent, :sent, sent_at, NULL, :worker FROM messages
+    WHERE id IN (SELECT value FROM json_each(:ids))
+    """
+)
+
+
+def start_sends(
+    session: Session, *, ids: Sequence[int], token: str, now: datetime, lease: timedelta
+) -> set[int]:
+    """Mark provider calls as begun where the claim still holds (not cancelled, not taken over)."""
+    if not ids:
+        return set()
+    dialect = session.get_bind().dialect
+    params = {
+        "ids": json.dumps(list(ids)) if dialect.name == "sqlite" else list(ids),
+        "token": token,
+        "now": _utc(dialect, now),
+        "lease_end": _utc(dialect, now + lease),
+        "sending": SENDING,
+    }
+    return set(session.scalars(_START[dialect.name], params))
+
+
+def settle_sent(
+    session: Session, *, token: str, sent: Sequence[tuple[int, str, datetime]], worker: str
+) -> set[int]:
+    """Record many sends at once, each fenced by the claim token; returns those recorded.
+
+    The fence is part of the UPDATE, so a cancel or a takeover cannot slip in
+    between the check and the write.
+    """
+    if not sent:
+        return set()
+    dialect = session.get_bind().dialect
+    common = {"token": token, "worker": worker, "sent": SENT, "sending": SENDING}
+    if dialect.name == "postgresql":
+        params = common | {
+            "ids": [message_id for message_id, _, _ in sent],
+            "receipts": [receipt for _, receipt, _ in sent],
+            "times": [at for _, _, at in sent],
+        }
+        return set(session.scalars(_MARK_SENT[dialect.name], params))
+    rows = json.dumps([(i, receipt, _utc(dialect, at)) for i, receipt, at in sent])
+    recorded = list(session.scalars(_MARK_SENT[dialect.name], common | {"rows": rows}))
+    if recorded:
+        session.execute(_SENT_EVENTS_SQLITE, common | {"ids": json.dumps(recorded)})
+    return set(recorded)
+
+
+def _utc(dialect: Dialect, at: datetime) -> object:
+    """A time as the database stores it, for statements written as text."""
+    convert = _time_converters.get(dialect.name)
+    if convert is None:
+        convert = UTCDateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+        _time_converters[dialect.name] = convert
+    return convert(at)
+
+
+_time_converters: dict[str, Callable[[datetime], object]] = {}
+
+
+def settle(
+    session: Session,
+    *,
+    message_id: int,
+    token: str,
+    now: datetime,
+    state: MessageState,
+    event: str,
+    detail: str | None = None,
+    worker: str | None = None,
+    **values: object,
+) -> bool:
+    """Record one claimed message's outcome, fenced by its claim token.
+
+    Returns False when the claim was lost (lease expired and someone else took
+    over): a late worker must not overwrite a newer outcome.
+    """
+    if state is MessageState.PENDING:  # back in the queue: no claim, not handed over
+        values.update(claim_token=None, claimed_by=None, handed_at=None)
+    result = session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, _held)
+        .values(state=state.value, updated_at=now, lease_until=None, **values),
+        {"token": token},
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        insert(events).values(
+            message_id=message_id,
+            kind=event,
+            state=state.value,
+            at=now,
+            detail=detail,
+            worker=worker,
+        )
+    )
+    return True
