@@ -13,11 +13,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.clock import Clock
+from reminders.db.engine import read_only_sessions
 from reminders.db.models import ApiKey, Clinic
 from reminders.errors import InputError, NotFoundError
 from reminders.settings import ClinicSettings
@@ -39,6 +40,7 @@ def _hash(secret: str) -> str:
 class Accounts:
     def __init__(self, *, sessions: sessionmaker[Session], clock: Clock) -> None:
         self.sessions = sessions
+        self.reads = read_only_sessions(sessions)
         self.clock = clock
 
     def add_clinic(self, settings: ClinicSettings) -> Clinic:
@@ -54,11 +56,11 @@ class Accounts:
             raise InputError("slug", f"a clinic {settings.slug!r} already exists") from exc
 
     def clinics(self) -> Sequence[Clinic]:
-        with self.sessions() as session:
+        with self.reads() as session:
             return session.scalars(select(Clinic).order_by(Clinic.slug)).all()
 
     def clinic_by_slug(self, slug: str) -> Clinic:
-        with self.sessions() as session:
+        with self.reads() as session:
             clinic = session.scalars(select(Clinic).where(Clinic.slug == slug)).one_or_none()
         if clinic is None:
             raise NotFoundError(f"no clinic {slug!r}")
@@ -90,21 +92,29 @@ class Accounts:
 
     def keys(self, clinic_slug: str) -> Sequence[ApiKey]:
         clinic = self.clinic_by_slug(clinic_slug)
-        with self.sessions() as session:
+        with self.reads() as session:
             return session.scalars(
                 select(ApiKey).where(ApiKey.clinic_id == clinic.id).order_by(ApiKey.id)
             ).all()
 
-    def authenticate(self, key: str) -> tuple[int, str] | None:
-        """The (clinic id, key prefix) a live key belongs to, or None."""
+    def authenticate(self, key: str) -> tuple[Clinic, str] | None:
+        """The clinic a live key belongs to and the key's prefix, or None: one read."""
         scheme, _, rest = key.partition("_")
         prefix, _, secret = rest.partition("_")
         if scheme != KEY_SCHEME or not prefix or not secret or len(key) > 200:
             return None
-        with self.sessions() as session:
-            row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
-        if row is None or row.revoked_at is not None:
+        with self.reads() as session:
+            found = session.execute(_KEY_AND_CLINIC, {"prefix": prefix}).one_or_none()
+        if found is None:
             return None
-        if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        row, clinic = found
+        if row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
-        return row.clinic_id, row.prefix
+        return clinic, row.prefix
+
+
+_KEY_AND_CLINIC = (
+    select(ApiKey, Clinic)
+    .join(Clinic, Clinic.id == ApiKey.clinic_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)

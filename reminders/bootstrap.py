@@ -68,7 +68,11 @@ class App:
 def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> App:
     """Open the database (migrating it when asked), load policies, sync the clinic."""
     policies = load_policies(settings.policies_dir)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     # The embedded SQLite file migrates itself; a shared server is migrated on
     # purpose (`reminders db upgrade`) so one process cannot surprise the others.
     if upgrade and engine.dialect.name == "sqlite":

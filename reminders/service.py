@@ -8,14 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from reminders.clock import Clock
 from reminders.db import repo
+from reminders.db.engine import read_only_sessions
 from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
 from reminders.domain import (
     ChannelKind,
@@ -70,7 +73,24 @@ def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
     )
 
 
-def patient_profile_of(patient: Patient) -> PatientProfile:
+class PatientContact(Protocol):
+    """A patient's contact columns: a Patient row, or one about to be inserted."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def preferred_channel(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def sms_consent_at(self) -> datetime | None: ...
+
+
+def patient_profile_of(patient: PatientContact) -> PatientProfile:
     return PatientProfile(
         name=patient.name,
         # A phone without consent to texts does not make the patient reachable by SMS.
@@ -88,6 +108,7 @@ class ReminderService:
         self, *, sessions: sessionmaker[Session], clock: Clock, policies: PolicySet
     ) -> None:
         self.sessions = sessions
+        self.reads = read_only_sessions(sessions)
         self.clock = clock
         self.policies = policies
         self._profiles: dict[tuple[int, datetime], ClinicProfile] = {}
@@ -111,7 +132,7 @@ class ReminderService:
             return clinic
 
     def clinic(self, clinic_id: int) -> Clinic:
-        with self.sessions() as session:
+        with self.reads() as session:
             clinic = repo.get_clinic(session, clinic_id=clinic_id)
         if clinic is None:
             raise NotFoundError(f"clinic {clinic_id} not found")
@@ -163,7 +184,13 @@ class ReminderService:
     # -- treatments --------------------------------------------------------------
 
     def log_treatment_once(
-        self, clinic_id: int, request: TreatmentInput, *, key: str, request_hash: str
+        self,
+        clinic_id: int,
+        request: TreatmentInput,
+        *,
+        key: str,
+        request_hash: str,
+        clinic_row: Clinic | None = None,
     ) -> tuple[Treatment, bool]:
         """Log a treatment under a client's idempotency key.
 
@@ -174,7 +201,10 @@ class ReminderService:
         if replay is not None:
             return replay, True
         try:
-            return self.log_treatment(clinic_id, request, idempotency=(key, request_hash)), False
+            treatment = self.log_treatment(
+                clinic_id, request, idempotency=(key, request_hash), clinic_row=clinic_row
+            )
+            return treatment, False
         except IntegrityError:
             # A concurrent request with the same key committed first.
             replay = self._replay(clinic_id, key, request_hash)
@@ -183,7 +213,7 @@ class ReminderService:
             return replay, True
 
     def _replay(self, clinic_id: int, key: str, request_hash: str) -> Treatment | None:
-        with self.sessions() as session:
+        with self.reads() as session:
             row = repo.get_idempotency_key(session, clinic_id=clinic_id, key=key)
         if row is None:
             return None
@@ -197,10 +227,17 @@ class ReminderService:
         request: TreatmentInput,
         *,
         idempotency: tuple[str, str] | None = None,
+        clinic_row: Clinic | None = None,
     ) -> Treatment:
-        """Record a treatment and plan its messages, all in one transaction."""
+        """Record a treatment and plan its messages, all in one transaction.
+
+        `clinic_row` is the clinic's row if the caller has just read it. Returns
+        the treatment with its patient, messages and their events loaded.
+        """
         now = self.clock.now()
-        clinic_row = self.clinic(clinic_id)
+        clinic_row = clinic_row or self.clinic(clinic_id)
+        if clinic_row.id != clinic_id:
+            raise ValueError(f"clinic row {clinic_row.id} given for clinic {clinic_id}")
         clinic = self.planning_profile(clinic_row)
         policy = self.policy(request.treatment_type)
         performed_at = request.performed_at or now
@@ -228,8 +265,12 @@ class ReminderService:
                     treatment_id=treatment.id,
                     now=now,
                 )
-            store_plan(session, treatment, plan, now, event="planned")
-        return self.treatment(clinic_id, treatment.id)
+            stored = store_plan(session, treatment, plan, now, event="planned")
+            # The response needs the timeline just written: no reason to read it back.
+            set_committed_value(treatment, "messages", [message for message, _ in stored])
+            for message, first_event in stored:
+                set_committed_value(message, "events", [MessageEvent(**first_event)])
+        return treatment
 
     def log_treatments(self, clinic_id: int, requests: Sequence[TreatmentInput]) -> list[int]:
         """Log many treatments in one transaction (an import, a day's list): all or nothing.
@@ -242,7 +283,7 @@ class ReminderService:
         return log_many(self, clinic_id, requests)
 
     def treatment(self, clinic_id: int, treatment_id: int) -> Treatment:
-        with self.sessions() as session:
+        with self.reads() as session:
             treatment = repo.get_treatment(session, clinic_id=clinic_id, treatment_id=treatment_id)
         if treatment is None:
             raise NotFoundError(f"treatment {treatment_id} not found")
@@ -299,20 +340,20 @@ class ReminderService:
 
     def find_treatments(self, clinic_id: int, query: repo.TreatmentQuery) -> Sequence[Treatment]:
         """A page of the clinic's treatments, newest first."""
-        with self.sessions() as session:
+        with self.reads() as session:
             return repo.find_treatments(session, clinic_id=clinic_id, query=query)
 
     def delivery_problems(
         self, clinic_id: int, *, since: datetime, limit: int = 500
     ) -> Sequence[Message]:
         """Messages that failed, or that the provider could not deliver, since `since`."""
-        with self.sessions() as session:
+        with self.reads() as session:
             return repo.delivery_problems(session, clinic_id=clinic_id, since=since, limit=limit)
 
     def recent(self, clinic_id: int, *, days: int = 7, limit: int = 200) -> Sequence[Message]:
         """Messages still to go, and those settled in the last `days`."""
         since = self.clock.now() - timedelta(days=days)
-        with self.sessions() as session:
+        with self.reads() as session:
             return repo.upcoming_messages(session, clinic_id=clinic_id, since=since, limit=limit)
 
 
@@ -351,7 +392,7 @@ def checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
     )
 
 
-def reachable_profile(patient: Patient) -> PatientProfile:
+def reachable_profile(patient: PatientContact) -> PatientProfile:
     """The patient's profile, refusing one that no channel may reach."""
     profile = patient_profile_of(patient)
     if profile.preferred_channel is ChannelKind.SMS and not profile.has_phone:
@@ -379,34 +420,45 @@ def _upsert_patient(
 
 def apply_contact(patient: Patient, contact: PatientInput, now: datetime) -> None:
     """Update a patient from checked contact details; consent, once given, is kept."""
-    patient.name = contact.name
-    patient.phone = contact.phone or patient.phone
-    patient.email = contact.email or patient.email
-    if contact.preferred_channel:
-        patient.preferred_channel = contact.preferred_channel.value
-    if contact.timezone:
-        patient.timezone = contact.timezone.key
-    if contact.sms_consent_at and patient.sms_consent_at is None:
-        patient.sms_consent_at = contact.sms_consent_at
-    patient.updated_at = now
+    for key, value in contact_fields(patient, contact, now).items():
+        setattr(patient, key, value)
+
+
+def contact_fields(patient: PatientContact, contact: PatientInput, now: datetime) -> dict[str, Any]:
+    """A patient's contact columns once checked details are applied to them."""
+    return {
+        "name": contact.name,
+        "phone": contact.phone or patient.phone,
+        "email": contact.email or patient.email,
+        "preferred_channel": contact.preferred_channel.value
+        if contact.preferred_channel
+        else patient.preferred_channel,
+        "timezone": contact.timezone.key if contact.timezone else patient.timezone,
+        "sms_consent_at": patient.sms_consent_at or contact.sms_consent_at,
+        "updated_at": now,
+    }
 
 
 def treatment_row(
     clinic: Clinic, patient: Patient, policy: Policy, plan: Plan, now: datetime
 ) -> Treatment:
     """A new, active treatment row for a plan."""
-    return Treatment(
-        clinic_id=clinic.id,
-        patient=patient,
-        treatment_type=policy.treatment,
-        performed_at=plan.treatment_at,
-        logged_at=now,
-        status=TreatmentStatus.ACTIVE.value,
-        policy_version=policy.version,
-        restriction=clinic.restriction,
-        created_at=now,
-        updated_at=now,
-    )
+    return Treatment(patient=patient, **treatment_fields(clinic, policy, plan, now))
+
+
+def treatment_fields(clinic: Clinic, policy: Policy, plan: Plan, now: datetime) -> dict[str, Any]:
+    """A new, active treatment's columns, all but its patient."""
+    return {
+        "clinic_id": clinic.id,
+        "treatment_type": policy.treatment,
+        "performed_at": plan.treatment_at,
+        "logged_at": now,
+        "status": TreatmentStatus.ACTIVE.value,
+        "policy_version": policy.version,
+        "restriction": clinic.restriction,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def message_row(
@@ -416,22 +468,59 @@ def message_row(
     return Message(
         clinic_id=treatment.clinic_id,
         treatment_id=treatment.id,
-        step_id=step.step_id,
-        channel=step.channel.value,
-        state=MessageState.PENDING.value,
-        natural_at=step.natural_at,
-        due_at=step.due_at,
-        send_after=step.due_at,
-        expires_at=step.expires_at,
-        not_before=step.not_before,
-        subject=step.subject,
-        body=step.body,
-        policy_version=policy_version,
-        note=note,
-        attempts=0,
-        created_at=now,
-        updated_at=now,
+        **message_fields(step, policy_version, now, note=note),
     )
+
+
+def message_fields(
+    step: PlannedStep, policy_version: str, now: datetime, *, note: str | None
+) -> dict[str, Any]:
+    """A pending message's columns for one planned step, all but its clinic and treatment."""
+    return {
+        "step_id": step.step_id,
+        "channel": step.channel.value,
+        "state": MessageState.PENDING.value,
+        "natural_at": step.natural_at,
+        "due_at": step.due_at,
+        "send_after": step.due_at,
+        "expires_at": step.expires_at,
+        "not_before": step.not_before,
+        "subject": step.subject,
+        "body": step.body,
+        "policy_version": policy_version,
+        "note": note,
+        "reason": None,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def plan_rows(
+    plan: Plan, now: datetime, *, event: str, already_sent: set[str] | None = None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each planned step's message columns (see message_fields) and its first event's.
+
+    The event's columns are all but its message's id.
+    """
+    rows = []
+    for step in plan.steps:
+        skip = step.skip_reason
+        if already_sent and step.step_id in already_sent:
+            skip = "already sent before the treatment time was corrected"
+        message = message_fields(step, plan.policy_version, now, note=step.note)
+        if skip:
+            message["state"] = MessageState.SKIPPED.value
+            message["reason"] = skip
+        first_event = {
+            "kind": "skipped" if skip else event,
+            "state": message["state"],
+            "at": now,
+            "detail": "; ".join(part for part in (step.note, skip) if part) or None,
+            "worker": None,
+        }
+        rows.append((message, first_event))
+    return rows
 
 
 def store_plan(
@@ -442,8 +531,8 @@ def store_plan(
     *,
     event: str,
     already_sent: set[str] | None = None,
-) -> None:
-    store_plans(session, [(treatment, plan)], now, event=event, already_sent=already_sent)
+) -> list[tuple[Message, dict[str, Any]]]:
+    return store_plans(session, [(treatment, plan)], now, event=event, already_sent=already_sent)
 
 
 def store_plans(
@@ -453,35 +542,21 @@ def store_plans(
     *,
     event: str,
     already_sent: set[str] | None = None,
-) -> None:
-    """A message row per planned step, and its first event: two statements for any number."""
-    rows = []
-    for treatment, plan in plans:
-        for step in plan.steps:
-            skip = step.skip_reason
-            if already_sent and step.step_id in already_sent:
-                skip = "already sent before the treatment time was corrected"
-            message = message_row(treatment, step, plan.policy_version, now, note=step.note)
-            if skip:
-                message.state = MessageState.SKIPPED.value
-                message.reason = skip
-            rows.append((message, skip, step.note))
-    session.add_all([message for message, _, _ in rows])
+) -> list[tuple[Message, dict[str, Any]]]:
+    """A message row per planned step, and its first event: two statements for any number.
+
+    Returns each message with its event's values, as inserted.
+    """
+    rows = [
+        (Message(clinic_id=treatment.clinic_id, treatment_id=treatment.id, **fields), first_event)
+        for treatment, plan in plans
+        for fields, first_event in plan_rows(plan, now, event=event, already_sent=already_sent)
+    ]
+    session.add_all([message for message, _ in rows])
     session.flush()
     # The table, not the entity: a Core executemany, where the ORM would go row by row.
     events = MessageEvent.__table__
     assert isinstance(events, Table)
-    session.execute(
-        insert(events),
-        [
-            {
-                "message_id": message.id,
-                "kind": "skipped" if skip else event,
-                "state": message.state,
-                "at": now,
-                "detail": "; ".join(part for part in (note, skip) if part) or None,
-                "worker": None,
-            }
-            for message, skip, note in rows
-        ],
-    )
+    values = [{"message_id": message.id, **first_event} for message, first_event in rows]
+    session.execute(insert(events), values)
+    return [(message, value) for (message, _), value in zip(rows, values, strict=True)]

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from reminders.accounts import Accounts
 from reminders.api.security import RateLimiter, retry_after_header
 from reminders.bootstrap import App
+from reminders.db.models import Clinic
 
 
 @dataclass
@@ -23,14 +24,18 @@ class ApiContext:
 
 @dataclass(frozen=True)
 class Caller:
-    """The clinic a request acts for."""
+    """The clinic a request acts for, as read when its key was checked."""
 
-    clinic_id: int
+    clinic: Clinic
     zone: ZoneInfo
-    restriction: str
+
+    @property
+    def clinic_id(self) -> int:
+        return self.clinic.id
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
+    # async: nothing here blocks, so it need not take a trip through the thread pool.
     ctx = request.app.state.context
     assert isinstance(ctx, ApiContext)
     return ctx
@@ -52,7 +57,7 @@ def caller(
             "missing or invalid API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    clinic_id, prefix = found
+    clinic, prefix = found
     wait = ctx.limiter.acquire(prefix)
     if wait is not None:
         raise HTTPException(
@@ -60,8 +65,7 @@ def caller(
             "rate limit exceeded",
             headers={"Retry-After": retry_after_header(wait)},
         )
-    clinic = ctx.app.service.clinic(clinic_id)
-    return Caller(clinic_id, ZoneInfo(clinic.timezone), clinic.restriction)
+    return Caller(clinic, ZoneInfo(clinic.timezone))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["policies"])
 def list_policies(ctx: ContextDep, who: CallerDep) -> list[schemas.PolicyPublic]:
     """Every treatment type this clinic can log: steps, texts and the answers each cites."""
     policies = ctx.app.policies.policies
-    return [policy_public(policies[name], who.restriction) for name in sorted(policies)]
+    return [policy_public(policies[name], who.clinic.restriction) for name in sorted(policies)]
 
 
 @router.post("/preview", response_model=schemas.PlanPublic, responses=BODY_ERRORS)

@@ -116,10 +116,14 @@ def log_treatment(
     service = ctx.app.service
     request = _treatment_input(body, who, ctx.app.clock.now())
     if idempotency_key is None:
-        treatment = service.log_treatment(who.clinic_id, request)
+        treatment = service.log_treatment(who.clinic_id, request, clinic_row=who.clinic)
     else:
         treatment, replayed = service.log_treatment_once(
-            who.clinic_id, request, key=idempotency_key, request_hash=_request_hash(body)
+            who.clinic_id,
+            request,
+            key=idempotency_key,
+            request_hash=_request_hash(body),
+            clinic_row=who.clinic,
         )
         response.headers["Idempotent-Replayed"] = "true" if replayed else "false"
     return treatment_public(treatment, who.zone)
@@ -163,7 +167,7 @@ def list_treatments(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.TreatmentPage:
     """The clinic's treatments, newest first, one page at a time."""
-    region = ctx.app.service.clinic(who.clinic_id).region
+    region = who.clinic.region
     query = TreatmentQuery(
         limit=limit,
         performed_from=to_utc(performed_from, who.zone, "performed_from"),
