@@ -21,20 +21,13 @@ from reminders.policies import PolicySet
 from reminders.service import clinic_settings_of, message_row
 
 
-def sms_block_reasons(session: Session, messages: list[ClaimedMessage]) -> dict[int, str]:
-    """Why each of these texts must not go now, for those that must not (one query)."""
-    if not messages:
-        return {}
-    opted_out = repo.opted_out_pairs(
-        session, pairs={(m.clinic_id, m.phone or "") for m in messages}
-    )
-    reasons = {}
-    for message in messages:
-        if not message.sms_consent:
-            reasons[message.id] = "no consent to texts on record"
-        elif (message.clinic_id, message.phone) in opted_out:
-            reasons[message.id] = "the patient opted out of texts (STOP)"
-    return reasons
+def sms_block_reason(message: ClaimedMessage) -> str | None:
+    """Why this text must not go now, if it must not."""
+    if not message.sms_consent:
+        return "no consent to texts on record"
+    if message.opted_out:
+        return "the patient opted out of texts (STOP)"
+    return None
 
 
 def record_opt_out(session: Session, message: Message, *, source: str, now: datetime) -> list[int]:

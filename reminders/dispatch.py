@@ -160,13 +160,16 @@ class Dispatcher:
         slow provider that is one message (the crash window stays one send), for
         a fast one a whole batch (two commits instead of two per message).
         """
-        texts = [m for m in messages if m.channel == ChannelKind.SMS.value]
-        blocked = (
-            self._with_database(lambda session: delivery.sms_block_reasons(session, texts))
-            if texts
-            else {}
-        )
-        ready = [m for m in messages if self._may_go(m, token, report, blocked.get(m.id))]
+        ready = [
+            m
+            for m in messages
+            if self._may_go(
+                m,
+                token,
+                report,
+                delivery.sms_block_reason(m) if m.channel == ChannelKind.SMS.value else None,
+            )
+        ]
         handed = self._with_database(
             lambda session: claims.start_sends(
                 session,

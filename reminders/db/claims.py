@@ -34,7 +34,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
+from reminders.db.models import Clinic, Message, MessageEvent, Patient, SmsOptOut, Treatment
 from reminders.db.types import UTCDateTime
 from reminders.domain import MessageState
 
@@ -50,6 +50,7 @@ events = _table(MessageEvent)
 treatments = _table(Treatment)
 patients = _table(Patient)
 clinics = _table(Clinic)
+opt_outs = _table(SmsOptOut)
 
 PENDING = MessageState.PENDING.value
 SENDING = MessageState.SENDING.value
@@ -79,6 +80,10 @@ class ClaimedMessage:
     phone: str | None
     email: str | None
     sms_consent: bool
+    # The patient texted STOP to this clinic. Read with the claim, which is
+    # about a second at most before the send; a STOP arriving after the claim
+    # cancels the claimed text before it starts (see start_sends).
+    opted_out: bool
     sms_from: str | None
     messaging_service_sid: str | None
 
@@ -151,6 +156,7 @@ _CLAIMED_ROWS = (
         patients.c.phone,
         patients.c.email,
         patients.c.sms_consent_at.is_not(None),
+        opt_outs.c.id.is_not(None),
         clinics.c.sms_from,
         clinics.c.messaging_service_sid,
     )
@@ -158,6 +164,10 @@ _CLAIMED_ROWS = (
         messages.join(treatments, treatments.c.id == messages.c.treatment_id)
         .join(patients, patients.c.id == treatments.c.patient_id)
         .join(clinics, clinics.c.id == treatments.c.clinic_id)
+        .outerjoin(
+            opt_outs,
+            (opt_outs.c.clinic_id == messages.c.clinic_id) & (opt_outs.c.phone == patients.c.phone),
+        )
     )
     .where(_held)
     .order_by(messages.c.due_at, messages.c.id)
@@ -193,7 +203,7 @@ def claim_due(
     if claimed.rowcount == 0:  # type: ignore[attr-defined]
         return Claim(token, [])
     session.execute(_CLAIMED_EVENTS, {"now": now, "token": token, "worker": worker})
-    rows = session.execute(_CLAIMED_ROWS, {"token": token})
+    rows = session.execute(_CLAIMED_ROWS, {"token": token}).all()
     return Claim(token, [ClaimedMessage(*row) for row in rows])
 
 

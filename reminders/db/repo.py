@@ -373,19 +373,6 @@ def is_opted_out(session: Session, *, clinic_id: int, phone: str) -> bool:
     )
 
 
-def opted_out_pairs(session: Session, *, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (clinic id, phone) pairs have opted out of texts."""
-    if not pairs:
-        return set()
-    rows = session.execute(
-        select(SmsOptOut.clinic_id, SmsOptOut.phone).where(
-            SmsOptOut.clinic_id.in_({c for c, _ in pairs}),
-            SmsOptOut.phone.in_({p for _, p in pairs}),
-        )
-    )
-    return {(clinic_id, phone) for clinic_id, phone in rows} & pairs
-
-
 def record_opt_out(
     session: Session, *, clinic_id: int, phone: str, source: str, now: datetime
 ) -> None:
