@@ -1,32 +1,59 @@
 """Logging many treatments in one transaction: an import, or a day's list at once.
 
-The same checks and planning as logging one, with the database work batched:
-one query per lookup, one flush per table, one insert for the events.
+The same checks, planning and rows as logging one (the same helpers build them),
+with the database work batched: one query for the patients, then one executemany
+per table, straight to the tables: these rows are only inserted, and the ORM's
+unit of work would cost more than the inserts themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, or_, select
 
-from reminders.db.models import Patient
+from reminders.db import bulk
+from reminders.db.models import Message, MessageEvent, Patient, Treatment
 from reminders.errors import InputError
 from reminders.inputs import check_treatment_time
-from reminders.planning import plan_treatment
+from reminders.planning import Plan, plan_treatment
 from reminders.policies import Policy
 from reminders.service import (
     PatientInput,
     ReminderService,
     TreatmentInput,
-    apply_contact,
     checked_contact,
+    contact_fields,
+    plan_rows,
     reachable_profile,
-    store_plans,
-    treatment_row,
+    treatment_fields,
 )
+
+
+@dataclass
+class PatientRecord:
+    """A patient's contact columns as the batch leaves them; no id until inserted."""
+
+    id: int | None
+    name: str
+    phone: str | None
+    email: str | None
+    preferred_channel: str | None
+    timezone: str | None
+    sms_consent_at: datetime | None
+    updated_at: datetime
+
+    def apply(self, contact: PatientInput, now: datetime) -> None:
+        for key, value in contact_fields(self, contact, now).items():
+            setattr(self, key, value)
+
+    def columns(self) -> dict[str, Any]:
+        """Its columns, and its id if it has one."""
+        names = [field.name for field in fields(self)]
+        return {name: getattr(self, name) for name in names if name != "id" or self.id is not None}
 
 
 def log_many(
@@ -45,59 +72,130 @@ def log_many(
                 (policy, performed_at, checked_contact(request.patient, region=clinic_row.region))
             )
     with service.sessions.begin() as session:
-        patients = _patients(session, clinic_id, [contact for _, _, contact in checked], now)
-        planned = []
+        connection = session.connection()
+        patients = _patients(connection, clinic_id, [contact for _, _, contact in checked], now)
+        plans: list[Plan] = []
         for index, ((policy, performed_at, _), patient) in enumerate(
             zip(checked, patients, strict=True)
         ):
             with _at(index):
                 profile = reachable_profile(patient)
-            plan = plan_treatment(
-                treatment_at=performed_at, policy=policy, clinic=clinic, patient=profile, now=now
+            plans.append(
+                plan_treatment(
+                    treatment_at=performed_at,
+                    policy=policy,
+                    clinic=clinic,
+                    patient=profile,
+                    now=now,
+                )
             )
-            treatment = treatment_row(clinic_row, patient, policy, plan, now)
-            planned.append((treatment, plan))
-        session.add_all([treatment for treatment, _ in planned])
-        session.flush()
-        store_plans(session, planned, now, event="planned")
-        return [treatment.id for treatment, _ in planned]
+        _store_patients(connection, clinic_id, patients, now)
+        treatment_ids = bulk.insert_with_ids(
+            connection,
+            _table(Treatment),
+            [
+                {**treatment_fields(clinic_row, policy, plan, now), "patient_id": patient.id}
+                for (policy, _, _), plan, patient in zip(checked, plans, patients, strict=True)
+            ],
+        )
+        _store_plans(connection, clinic_id, zip(treatment_ids, plans, strict=True), now)
+        return treatment_ids
 
 
 def _patients(
-    session: Session, clinic_id: int, contacts: list[PatientInput], now: datetime
-) -> list[Patient]:
-    """The patient for each contact: found by phone, else by email, else new (once per batch)."""
-    phones = {c.phone for c in contacts if c.phone}
-    emails = {c.email for c in contacts if c.email}
-    existing = session.scalars(
-        select(Patient)
-        .where(Patient.clinic_id == clinic_id)
-        .where(or_(Patient.phone.in_(phones), Patient.email.in_(emails)))
-        .order_by(Patient.id)
-    ).all()
-    by_phone: dict[str, Patient] = {}
-    by_email: dict[str, Patient] = {}
-    for patient in existing:
-        if patient.phone:
-            by_phone.setdefault(patient.phone, patient)
-        if patient.email:
-            by_email.setdefault(patient.email, patient)
+    connection: Connection, clinic_id: int, contacts: list[PatientInput], now: datetime
+) -> list[PatientRecord]:
+    """The patient for each contact: found by phone, else by email, else new (once per batch).
+
+    Each is returned with the batch's contact details applied, in request order.
+    """
+    by_phone, by_email = _existing(connection, clinic_id, contacts)
     found = []
     for contact in contacts:
         match = (by_phone.get(contact.phone) if contact.phone else None) or (
             by_email.get(contact.email) if contact.email else None
         )
-        patient = match or Patient(clinic_id=clinic_id, created_at=now)
-        if match is None:
-            session.add(patient)
-        apply_contact(patient, contact, now)
+        patient = match or PatientRecord(None, "", None, None, None, None, None, now)
+        patient.apply(contact, now)
         if patient.phone:
             by_phone.setdefault(patient.phone, patient)
         if patient.email:
             by_email.setdefault(patient.email, patient)
         found.append(patient)
-    session.flush()
     return found
+
+
+def _existing(
+    connection: Connection, clinic_id: int, contacts: list[PatientInput]
+) -> tuple[dict[str, PatientRecord], dict[str, PatientRecord]]:
+    """The clinic's patients with any of these phones or emails, by phone and by email.
+
+    Where two share a phone (or an email) the oldest wins, as for a single treatment.
+    """
+    phones = {c.phone for c in contacts if c.phone}
+    emails = {c.email for c in contacts if c.email}
+    table = _table(Patient)
+    names = [field.name for field in fields(PatientRecord)]
+    rows = connection.execute(
+        select(*(table.c[name] for name in names))
+        .where(table.c.clinic_id == clinic_id)
+        .where(or_(table.c.phone.in_(phones), table.c.email.in_(emails)))
+        .order_by(table.c.id)
+    )
+    by_phone: dict[str, PatientRecord] = {}
+    by_email: dict[str, PatientRecord] = {}
+    for row in rows:
+        patient = PatientRecord(*row)
+        if patient.phone:
+            by_phone.setdefault(patient.phone, patient)
+        if patient.email:
+            by_email.setdefault(patient.email, patient)
+    return by_phone, by_email
+
+
+def _store_patients(
+    connection: Connection, clinic_id: int, patients: list[PatientRecord], now: datetime
+) -> None:
+    """Insert the new patients (giving them ids) and update the others, once each."""
+    unique = list({id(patient): patient for patient in patients}.values())
+    table = _table(Patient)
+    bulk.update_by_id(connection, table, [p.columns() for p in unique if p.id is not None])
+    new = [patient for patient in unique if patient.id is None]
+    ids = bulk.insert_with_ids(
+        connection,
+        table,
+        [{**p.columns(), "clinic_id": clinic_id, "created_at": now} for p in new],
+    )
+    for patient, patient_id in zip(new, ids, strict=True):
+        patient.id = patient_id
+
+
+def _store_plans(
+    connection: Connection, clinic_id: int, plans: Iterable[tuple[int, Plan]], now: datetime
+) -> None:
+    """Each plan's messages and their first events, for treatments already inserted."""
+    rows = [
+        ({**fields_, "clinic_id": clinic_id, "treatment_id": treatment_id}, first_event)
+        for treatment_id, plan in plans
+        for fields_, first_event in plan_rows(plan, now, event="planned")
+    ]
+    message_ids = bulk.insert_with_ids(
+        connection, _table(Message), [message for message, _ in rows]
+    )
+    bulk.insert_rows(
+        connection,
+        _table(MessageEvent),
+        [
+            {**first_event, "message_id": message_id}
+            for (_, first_event), message_id in zip(rows, message_ids, strict=True)
+        ],
+    )
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class _at:

@@ -23,8 +23,17 @@ def is_ambiguous(local: datetime) -> bool:
 
 def format_clock(instant: datetime, zone: ZoneInfo, *, clock_24h: bool = False) -> str:
     """`6:30 PM` or `18:30`, with the zone's abbreviation only where the wall time repeats."""
-    local = instant.astimezone(zone)
-    text = f"{local:%H:%M}" if clock_24h else f"{local:%I:%M %p}".lstrip("0")
+    return _wall_clock(instant.astimezone(zone), clock_24h)
+
+
+def _wall_clock(local: datetime, clock_24h: bool) -> str:
+    # Digits by hand rather than strftime: planning formats several times per
+    # message, and strftime is most of that cost. (`%p` is AM/PM in the C locale.)
+    hour, minute = local.hour, local.minute
+    if clock_24h:
+        text = f"{hour:02d}:{minute:02d}"
+    else:
+        text = f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
     if is_ambiguous(local):
         text += f" {local:%Z}"
     return text
@@ -37,13 +46,13 @@ def format_clock_relative(
 
     `6:30 PM`, `6:30 PM tomorrow` or `6:30 PM on Sat 3 Mar`.
     """
-    text = format_clock(instant, zone, clock_24h=clock_24h)
-    days = (instant.astimezone(zone).date() - reference.astimezone(zone).date()).days
+    local = instant.astimezone(zone)
+    text = _wall_clock(local, clock_24h)
+    days = (local.date() - reference.astimezone(zone).date()).days
     if days == 0:
         return text
     if days == 1:
         return f"{text} tomorrow"
-    local = instant.astimezone(zone)
     return f"{text} on {local:%a} {local.day} {local:%b}"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert
@@ -73,7 +73,24 @@ def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
     )
 
 
-def patient_profile_of(patient: Patient) -> PatientProfile:
+class PatientContact(Protocol):
+    """A patient's contact columns: a Patient row, or one about to be inserted."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def preferred_channel(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def sms_consent_at(self) -> datetime | None: ...
+
+
+def patient_profile_of(patient: PatientContact) -> PatientProfile:
     return PatientProfile(
         name=patient.name,
         # A phone without consent to texts does not make the patient reachable by SMS.
@@ -375,7 +392,7 @@ def checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
     )
 
 
-def reachable_profile(patient: Patient) -> PatientProfile:
+def reachable_profile(patient: PatientContact) -> PatientProfile:
     """The patient's profile, refusing one that no channel may reach."""
     profile = patient_profile_of(patient)
     if profile.preferred_channel is ChannelKind.SMS and not profile.has_phone:
@@ -403,34 +420,45 @@ def _upsert_patient(
 
 def apply_contact(patient: Patient, contact: PatientInput, now: datetime) -> None:
     """Update a patient from checked contact details; consent, once given, is kept."""
-    patient.name = contact.name
-    patient.phone = contact.phone or patient.phone
-    patient.email = contact.email or patient.email
-    if contact.preferred_channel:
-        patient.preferred_channel = contact.preferred_channel.value
-    if contact.timezone:
-        patient.timezone = contact.timezone.key
-    if contact.sms_consent_at and patient.sms_consent_at is None:
-        patient.sms_consent_at = contact.sms_consent_at
-    patient.updated_at = now
+    for key, value in contact_fields(patient, contact, now).items():
+        setattr(patient, key, value)
+
+
+def contact_fields(patient: PatientContact, contact: PatientInput, now: datetime) -> dict[str, Any]:
+    """A patient's contact columns once checked details are applied to them."""
+    return {
+        "name": contact.name,
+        "phone": contact.phone or patient.phone,
+        "email": contact.email or patient.email,
+        "preferred_channel": contact.preferred_channel.value
+        if contact.preferred_channel
+        else patient.preferred_channel,
+        "timezone": contact.timezone.key if contact.timezone else patient.timezone,
+        "sms_consent_at": patient.sms_consent_at or contact.sms_consent_at,
+        "updated_at": now,
+    }
 
 
 def treatment_row(
     clinic: Clinic, patient: Patient, policy: Policy, plan: Plan, now: datetime
 ) -> Treatment:
     """A new, active treatment row for a plan."""
-    return Treatment(
-        clinic_id=clinic.id,
-        patient=patient,
-        treatment_type=policy.treatment,
-        performed_at=plan.treatment_at,
-        logged_at=now,
-        status=TreatmentStatus.ACTIVE.value,
-        policy_version=policy.version,
-        restriction=clinic.restriction,
-        created_at=now,
-        updated_at=now,
-    )
+    return Treatment(patient=patient, **treatment_fields(clinic, policy, plan, now))
+
+
+def treatment_fields(clinic: Clinic, policy: Policy, plan: Plan, now: datetime) -> dict[str, Any]:
+    """A new, active treatment's columns, all but its patient."""
+    return {
+        "clinic_id": clinic.id,
+        "treatment_type": policy.treatment,
+        "performed_at": plan.treatment_at,
+        "logged_at": now,
+        "status": TreatmentStatus.ACTIVE.value,
+        "policy_version": policy.version,
+        "restriction": clinic.restriction,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def message_row(
@@ -440,22 +468,59 @@ def message_row(
     return Message(
         clinic_id=treatment.clinic_id,
         treatment_id=treatment.id,
-        step_id=step.step_id,
-        channel=step.channel.value,
-        state=MessageState.PENDING.value,
-        natural_at=step.natural_at,
-        due_at=step.due_at,
-        send_after=step.due_at,
-        expires_at=step.expires_at,
-        not_before=step.not_before,
-        subject=step.subject,
-        body=step.body,
-        policy_version=policy_version,
-        note=note,
-        attempts=0,
-        created_at=now,
-        updated_at=now,
+        **message_fields(step, policy_version, now, note=note),
     )
+
+
+def message_fields(
+    step: PlannedStep, policy_version: str, now: datetime, *, note: str | None
+) -> dict[str, Any]:
+    """A pending message's columns for one planned step, all but its clinic and treatment."""
+    return {
+        "step_id": step.step_id,
+        "channel": step.channel.value,
+        "state": MessageState.PENDING.value,
+        "natural_at": step.natural_at,
+        "due_at": step.due_at,
+        "send_after": step.due_at,
+        "expires_at": step.expires_at,
+        "not_before": step.not_before,
+        "subject": step.subject,
+        "body": step.body,
+        "policy_version": policy_version,
+        "note": note,
+        "reason": None,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def plan_rows(
+    plan: Plan, now: datetime, *, event: str, already_sent: set[str] | None = None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each planned step's message columns (see message_fields) and its first event's.
+
+    The event's columns are all but its message's id.
+    """
+    rows = []
+    for step in plan.steps:
+        skip = step.skip_reason
+        if already_sent and step.step_id in already_sent:
+            skip = "already sent before the treatment time was corrected"
+        message = message_fields(step, plan.policy_version, now, note=step.note)
+        if skip:
+            message["state"] = MessageState.SKIPPED.value
+            message["reason"] = skip
+        first_event = {
+            "kind": "skipped" if skip else event,
+            "state": message["state"],
+            "at": now,
+            "detail": "; ".join(part for part in (step.note, skip) if part) or None,
+            "worker": None,
+        }
+        rows.append((message, first_event))
+    return rows
 
 
 def store_plan(
@@ -482,32 +547,16 @@ def store_plans(
 
     Returns each message with its event's values, as inserted.
     """
-    rows = []
-    for treatment, plan in plans:
-        for step in plan.steps:
-            skip = step.skip_reason
-            if already_sent and step.step_id in already_sent:
-                skip = "already sent before the treatment time was corrected"
-            message = message_row(treatment, step, plan.policy_version, now, note=step.note)
-            if skip:
-                message.state = MessageState.SKIPPED.value
-                message.reason = skip
-            rows.append((message, skip, step.note))
-    session.add_all([message for message, _, _ in rows])
+    rows = [
+        (Message(clinic_id=treatment.clinic_id, treatment_id=treatment.id, **fields), first_event)
+        for treatment, plan in plans
+        for fields, first_event in plan_rows(plan, now, event=event, already_sent=already_sent)
+    ]
+    session.add_all([message for message, _ in rows])
     session.flush()
     # The table, not the entity: a Core executemany, where the ORM would go row by row.
     events = MessageEvent.__table__
     assert isinstance(events, Table)
-    values = [
-        {
-            "message_id": message.id,
-            "kind": "skipped" if skip else event,
-            "state": message.state,
-            "at": now,
-            "detail": "; ".join(part for part in (note, skip) if part) or None,
-            "worker": None,
-        }
-        for message, skip, note in rows
-    ]
+    values = [{"message_id": message.id, **first_event} for message, first_event in rows]
     session.execute(insert(events), values)
-    return [(message, value) for (message, _, _), value in zip(rows, values, strict=True)]
+    return [(message, value) for (message, _), value in zip(rows, values, strict=True)]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
 from reminders.bootstrap import App
-from reminders.db.models import Message, MessageEvent, Patient, Treatment
+from reminders.db import bulk
+from reminders.db.models import Base, Message, MessageEvent, Patient, Treatment
+from reminders.domain import ChannelKind
 from reminders.errors import InputError
+from reminders.service import PatientInput, TreatmentInput
 from tests.conftest import NOW
-from tests.support import treatment_input
+from tests.support import CONSENT_AT, log, treatment_input
 
 
 def counts(app: App) -> tuple[int, ...]:
@@ -66,3 +71,89 @@ def test_a_patient_without_consent_fails_the_whole_batch(app: App) -> None:
         app.service.log_treatments(app.clinic.id, requests)
     assert raised.value.field == "[1].sms_consent"
     assert counts(app) == before
+
+
+TABLES = ("patients", "treatments", "messages", "message_events")
+
+
+def stored_rows(app: App) -> dict[str, list[dict[str, object]]]:
+    with app.sessions() as session:
+        return {
+            name: [
+                dict(row._mapping) for row in session.execute(sa.select(table).order_by(table.c.id))
+            ]
+            for name in TABLES
+            for table in [Base.metadata.tables[name]]
+        }
+
+
+def forget_treatments(app: App) -> None:
+    """Back to an empty schedule (the clinic stays), ids starting again from 1."""
+    with app.sessions.begin() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                sa.text(
+                    "TRUNCATE patients, treatments, messages, message_events "
+                    "RESTART IDENTITY CASCADE"
+                )
+            )
+        else:  # ids restart by themselves: the tables are not AUTOINCREMENT
+            for name in reversed(TABLES):
+                session.execute(sa.delete(Base.metadata.tables[name]))
+
+
+def test_bulk_stores_exactly_the_rows_logging_one_by_one_stores(app: App) -> None:
+    def known_patients() -> None:
+        log(app, phone="+12125550101", name="Ann Known")
+        log(app, phone=None, email="ben@example.org", name="Ben Known")
+
+    requests = [
+        treatment_input(phone="+12125550101", name="Ann  Known-Smith", sms_consent_at=None),
+        treatment_input(phone="+12125550102", at=NOW - timedelta(hours=3)),
+        treatment_input(phone="+12125550103", at=NOW + timedelta(hours=6)),  # held to 8 AM
+        treatment_input(phone=None, email="cara@example.org", channel=ChannelKind.EMAIL),
+        treatment_input(phone="+12125550104", email="ben@example.org"),  # Ben adds a phone
+        treatment_input(phone="+12125550102", name="Dee Renamed", at=NOW - timedelta(hours=5)),
+        TreatmentInput(
+            patient=PatientInput(
+                name="Eve Abroad",
+                phone="+442071838751",
+                sms_consent_at=CONSENT_AT,
+                timezone=ZoneInfo("Europe/London"),
+            ),
+            treatment_type="botox",
+        ),
+    ]
+    known_patients()
+    for request in requests:
+        app.service.log_treatment(app.clinic.id, request)
+    one_by_one = stored_rows(app)
+    forget_treatments(app)
+    known_patients()
+    app.service.log_treatments(app.clinic.id, requests)
+    in_bulk = stored_rows(app)
+    assert [len(in_bulk[table]) for table in TABLES] == [6, 9, 18, 18]
+    for table in TABLES:
+        for bulk_row, single_row in zip(in_bulk[table], one_by_one[table], strict=True):
+            assert bulk_row == single_row, table
+    assert {event["kind"] for event in in_bulk["message_events"]} == {"planned", "skipped"}
+
+
+def test_a_failure_after_rows_were_inserted_stores_nothing(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log(app, phone="+12125550101", name="Ann Known")
+    before = stored_rows(app)
+    insert_rows = bulk.insert_rows
+
+    def failing_events(connection: sa.Connection, table: sa.Table, rows: Any) -> None:
+        if table.name == "message_events":
+            raise RuntimeError("the database went away")
+        insert_rows(connection, table, rows)
+
+    monkeypatch.setattr(bulk, "insert_rows", failing_events)
+    requests = [treatment_input(phone="+12125550101", name="Ann Renamed")]
+    requests.append(treatment_input(phone="+12125550102"))
+    with pytest.raises(RuntimeError):
+        app.service.log_treatments(app.clinic.id, requests)
+    assert stored_rows(app) == before

@@ -112,6 +112,8 @@ def test_is_ambiguous_only_in_the_fall_back_hour(
         (utc(2026, 3, 7, 17, 0), "12:00 PM", "12:00"),
         (utc(2026, 3, 8, 9, 30), "5:30 AM", "05:30"),  # EDT, after the gap
         (utc(2026, 3, 7, 15, 45), "10:45 AM", "10:45"),
+        (utc(2026, 3, 7, 16, 59), "11:59 AM", "11:59"),
+        (utc(2026, 3, 8, 4, 59), "11:59 PM", "23:59"),
     ],
 )
 def test_format_clock_12h_and_24h(instant: datetime, expected_12h: str, expected_24h: str) -> None:
