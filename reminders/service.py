@@ -414,8 +414,7 @@ def _upsert_patient(
         patient = Patient(clinic_id=clinic_id, created_at=now)
         session.add(patient)
     apply_contact(patient, contact, now)
-    session.flush()
-    return patient
+    return patient  # inserted or updated with the treatment, in one flush
 
 
 def apply_contact(patient: Patient, contact: PatientInput, now: datetime) -> None:
