@@ -23,7 +23,7 @@ from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.errors import InputError, ReminderError
 from reminders.inputs import parse_when, parse_zone
-from reminders.logs import configure_logging
+from reminders.logs import configure_logging, logging_config
 from reminders.policies import check_policies
 from reminders.service import PatientInput, TreatmentInput
 from reminders.settings import ClinicSettings, config_dir_from_env, load_settings
@@ -140,11 +140,42 @@ def run_worker(log_level: LogLevel = "INFO") -> None:
 
 
 @app.command("api")
-def run_api(log_level: LogLevel = "INFO") -> None:
+def run_api(
+    log_level: LogLevel = "INFO",
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Processes serving the port; each has its own limits."),
+    ] = 1,
+) -> None:
     """Run only the HTTP API (several may share one database); it never sends messages."""
     configure_logging(log_level)
     with _app() as application:
-        _run_api(application)
+        if workers == 1:
+            _run_api(application)
+        else:
+            _run_api_processes(application, workers, log_level)
+
+
+def _run_api_processes(application: App, workers: int, log_level: str) -> None:
+    """uvicorn's supervisor: `workers` processes accept on one socket, each with its own app."""
+    import uvicorn  # deferred: only the API commands need it
+    from uvicorn.supervisors import Multiprocess
+
+    settings = application.settings.api
+    config = uvicorn.Config(
+        "reminders.api.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=logging_config(log_level),
+    )
+    err.print(
+        f"reminders: API on http://{settings.host}:{settings.port}/docs, {workers} processes; "
+        "Ctrl-C to stop"
+    )
+    # The supervisor handles SIGTERM and Ctrl-C itself: it stops the processes, then returns.
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 @app.command("log")

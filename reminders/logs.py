@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sys
+import logging.config
+from typing import Any
 
 # Record attributes that are not structured fields (uvicorn adds `color_message`).
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -21,12 +22,32 @@ class FieldsFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # APScheduler logs every job run at INFO; that is noise every half second.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # The Twilio SDK logs each request's parameters (numbers, bodies) at INFO.
-    logging.getLogger("twilio").setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_config(level))
+
+
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """The set-up as a `dictConfig` mapping, which API worker processes are given."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "fields": {
+                "()": FieldsFormatter,
+                "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "fields",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            # APScheduler logs every job run at INFO; that is noise every half second.
+            "apscheduler": {"level": "WARNING"},
+            # The Twilio SDK logs each request's parameters (numbers, bodies) at INFO.
+            "twilio": {"level": "WARNING"},
+        },
+    }

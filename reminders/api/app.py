@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -12,8 +14,9 @@ from reminders.accounts import Accounts
 from reminders.api.deps import ApiContext
 from reminders.api.routes import health, policies, treatments, webhooks
 from reminders.api.security import BodySizeLimit, RateLimiter
-from reminders.bootstrap import App
+from reminders.bootstrap import App, build_app
 from reminders.errors import ConflictError, InputError, NotFoundError
+from reminders.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,16 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(webhooks.router)
     _add_error_handlers(api)
     return api
+
+
+def app_from_environment() -> FastAPI:
+    """The API as each process of `reminders api --workers N` builds it, from settings.
+
+    The parent has migrated the database (or found it current) before starting them.
+    """
+    application = build_app(load_settings(), upgrade=False)
+    print(f"reminders: API process {os.getpid()} ready", file=sys.stderr, flush=True)
+    return create_app(application)
 
 
 def _add_error_handlers(api: FastAPI) -> None:
