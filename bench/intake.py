@@ -12,8 +12,8 @@ For each database (a fresh SQLite file or PostgreSQL schema):
    has a bulk method (log_treatments / log_treatments_bulk / log_many / bulk_log) it is
    timed too (as many treatments, --bulk-batch per call, default 500); if it has
    none, the report says so;
-2. HTTP API: bench.api_load's run_one (uvicorn on loopback, C httpx clients) for a
-   shorter run;
+2. HTTP API: bench.api_load's run_one (the API server in a subprocess on loopback, C
+   keep-alive connections) for a shorter run;
 3. with --with-baseline (default): the baseline's intake, APScheduler add_job per message
    into a SQLAlchemyJobStore (bench.baseline.measure_intake), N x 2 jobs (one per
    message the N treatments plan).
@@ -147,16 +147,9 @@ def api(
     kind: str, requests: int, concurrency: int, deadline: common.Deadline, profile: bool = False
 ) -> dict[str, Any]:
     limit = max(1.0, min(300.0, deadline.left()))
-    if profile:
-        # The server runs in threads api_load starts (uvicorn, the request workers).
-        with common.all_threads_profiled() as profiles:
-            result = api_load.run_one(kind, requests, concurrency, limit)
-        text: str | None = common.merged_profile(profiles)
-    else:
-        result = api_load.run_one(kind, requests, concurrency, limit)
-        text = None
+    # The server is a subprocess of api_load's; with `profile` it profiles its own threads.
+    result = api_load.run_one(kind, requests, concurrency, limit, profile=profile)
     row = dict(result.__dict__)
-    row["profile"] = text
     row["met"] = result.treatments_per_second >= API_TARGET and result.p99_ms < API_P99_TARGET_MS
     return row
 
