@@ -43,6 +43,9 @@ SLICE_SECONDS = 0.05
 CLAIM_SECONDS = 1.0
 # The first claim of a worker, before it knows how fast its provider is.
 FIRST_CLAIM = 10
+# Housekeeping (expired leases, expired steps) runs at most this often, by the
+# service's clock: a pass at a steady rate is then one claim.
+SWEEP_INTERVAL = timedelta(seconds=1)
 
 
 @dataclass
@@ -94,22 +97,34 @@ class Dispatcher:
         self.breaker = ChannelBreaker()
         self._slice = 1  # messages per slice; grows while the provider is fast
         self._claim = min(batch_size, FIRST_CLAIM)  # messages per claim, likewise
+        self._last_sweep: datetime | None = None
+        self._pass_finished = True  # stays False if a pass is cut short by an error
 
     def dispatch_due(self, stopping: Callable[[], bool] = lambda: False) -> DispatchReport:
         """Send everything due now, batch by batch, until nothing is due or we are stopping."""
         report = DispatchReport()
         now = self.clock.now()
-        with self.sessions.begin() as session:
-            # Claims this worker still holds but never started were stranded by
-            # an error in an earlier pass: hand them back now, not after the lease.
-            report.released = len(repo.release_unstarted(session, worker=self.worker_id, now=now))
-            report.recovered = len(repo.recover_expired_leases(session, now=now))
-            report.skipped = len(repo.skip_expired(session, now=now))
+        interrupted = not self._pass_finished
+        self._pass_finished = False
+        last = self._last_sweep
+        if interrupted or last is None or not last <= now < last + SWEEP_INTERVAL:
+            with self.sessions.begin() as session:
+                # Claims this worker still holds but never started were stranded by
+                # an error in an earlier pass: hand them back now, not after the lease.
+                report.released = len(
+                    repo.release_unstarted(session, worker=self.worker_id, now=now)
+                )
+                report.recovered = len(repo.recover_expired_leases(session, now=now))
+                report.skipped = len(repo.skip_expired(session, now=now))
+            self._last_sweep = now
         while not stopping():
-            batch = self._dispatch_batch(stopping)
+            batch, full = self._dispatch_batch(stopping)
             report.merge(batch)
-            if batch.sent + batch.retried + batch.failed + batch.skipped + batch.released == 0:
+            # A claim that was not full took everything due; unless an outcome
+            # planned more (an email instead of a refused text), the pass is done.
+            if not full and batch.failed + batch.skipped == 0:
                 break
+        self._pass_finished = True
         return report
 
     def next_wake(self) -> datetime | None:
@@ -128,16 +143,18 @@ class Dispatcher:
     def _paused(self, now: datetime) -> list[str]:
         return sorted(kind.value for kind in self.breaker.paused_kinds(now))
 
-    def _dispatch_batch(self, stopping: Callable[[], bool]) -> DispatchReport:
+    def _dispatch_batch(self, stopping: Callable[[], bool]) -> tuple[DispatchReport, bool]:
+        """Claim and send one batch; also says whether the claim was full (more may be due)."""
         report = DispatchReport()
         now = self.clock.now()
+        limit = self._claim
         with self.sessions.begin() as session:
             claim = claims.claim_due(
                 session,
                 now=now,
                 worker=self.worker_id,
                 lease=self.lease,
-                limit=self._claim,
+                limit=limit,
                 exclude=self._paused(now),
             )
         queue = list(claim.messages)
@@ -147,11 +164,15 @@ class Dispatcher:
                     self._release(message, claim.token, report, "worker stopping before sending")
                 break
             chunk, queue = queue[: self._slice], queue[self._slice :]
-            self._send_slice(chunk, claim.token, report)
-        return report
+            self._send_slice(chunk, claim.token, report, stopping)
+        return report, len(claim.messages) == limit
 
     def _send_slice(
-        self, messages: list[ClaimedMessage], token: str, report: DispatchReport
+        self,
+        messages: list[ClaimedMessage],
+        token: str,
+        report: DispatchReport,
+        stopping: Callable[[], bool],
     ) -> None:
         """Send a few claimed messages: checks, one commit marking them handed over,
         the provider calls, one commit recording what was sent.
@@ -180,14 +201,20 @@ class Dispatcher:
             )
         )
         sent: list[tuple[ClaimedMessage, str, datetime]] = []
+        not_called: list[ClaimedMessage] = []
         started = time.monotonic()
         for message in ready:
             if message.id not in handed:
                 report.lost_claims += 1  # cancelled (or taken over) after we claimed it
+            elif stopping():
+                not_called.append(message)
             elif self._may_go(message, token, report, None):
                 self._call_provider(message, token, report, sent)
-        self._record_sent(sent, token, report)
         self._resize_slice(time.monotonic() - started, len(ready))
+        self._record_sent(sent, token, report)
+        for message in not_called:
+            # Marked as started, but the provider was never called: safe to hand back.
+            self._release(message, token, report, "worker stopping before sending")
 
     def _may_go(
         self, message: ClaimedMessage, token: str, report: DispatchReport, blocked: str | None

@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ARRAY,
-    ColumnElement,
     DateTime,
     Integer,
     String,
     Table,
+    any_,
     bindparam,
+    func,
     insert,
     literal,
     null,
@@ -94,45 +95,48 @@ class Claim:
     messages: list[ClaimedMessage]
 
 
-def _claim_statement(*, recheck_state: bool, excluding: bool) -> Update:
-    due = select(messages.c.id).where(
-        messages.c.state == PENDING,
-        messages.c.send_after <= _now,
+def _claim_statement(*, postgresql: bool, excluding: bool) -> Update:
+    rows = messages.alias("due_messages")
+    due = select(rows.c.id).where(
+        rows.c.state == PENDING,
+        rows.c.send_after <= _now,
         # Implied (a message's send_after is never before its due_at), but it lets
         # SQLite walk the due-order index instead of sorting every due row.
-        messages.c.due_at <= _now,
+        rows.c.due_at <= _now,
     )
     if excluding:
-        due = due.where(messages.c.channel.not_in(bindparam("exclude", expanding=True)))
+        due = due.where(rows.c.channel.not_in(bindparam("exclude", expanding=True)))
     due = (
         # Due order, not retry order: after an outage the backlog goes out as planned.
-        due.order_by(messages.c.due_at, messages.c.id)
+        due.order_by(rows.c.due_at, rows.c.id)
         .limit(bindparam("limit", type_=Integer()))
         .with_for_update(skip_locked=True)
     )
-    where: list[ColumnElement[bool]] = [messages.c.id.in_(due.scalar_subquery())]
-    if recheck_state:
-        where.append(messages.c.state == PENDING)
-    return (
-        update(messages)
-        .where(*where)
-        .values(
-            state=SENDING,
-            claim_token=_token,
-            claimed_by=_worker,
-            lease_until=_lease_end,
-            attempts=messages.c.attempts + 1,
-            updated_at=_now,
-        )
+    claim = update(messages).values(
+        state=SENDING,
+        claim_token=_token,
+        claimed_by=_worker,
+        lease_until=_lease_end,
+        attempts=messages.c.attempts + 1,
+        updated_at=_now,
     )
+    if postgresql:
+        # `id = ANY(ARRAY(subquery))` runs the LIMIT ... SKIP LOCKED subquery once
+        # and then fetches by primary key. Written as `id IN (subquery)`,
+        # PostgreSQL may plan a nested loop that runs the subquery again for
+        # every row it scans and claims far more than the limit. No outer state
+        # check: the subquery re-evaluates its WHERE on each row it locks, and a
+        # row locked here cannot change before the UPDATE (an outer check would
+        # also tempt the planner to scan every pending row).
+        return claim.where(messages.c.id == any_(func.array(due.scalar_subquery())))
+    # SQLite runs one writer at a time, so there a state re-check is moot, and
+    # it would make SQLite scan every pending row instead of the claimed ids.
+    return claim.where(messages.c.id.in_(due.scalar_subquery()))
 
 
-# PostgreSQL re-checks the row it locked; SQLite runs one writer at a time, so
-# there the check is moot, and it would make SQLite scan every pending row
-# instead of fetching the claimed ones by id.
 _CLAIMS = {
-    (recheck, excluding): _claim_statement(recheck_state=recheck, excluding=excluding)
-    for recheck in (False, True)
+    (postgresql, excluding): _claim_statement(postgresql=postgresql, excluding=excluding)
+    for postgresql in (False, True)
     for excluding in (False, True)
 }
 
@@ -198,8 +202,8 @@ def claim_due(
     }
     if exclude:
         params["exclude"] = list(exclude)
-    recheck = session.get_bind().dialect.name != "sqlite"
-    claimed = session.execute(_CLAIMS[recheck, bool(exclude)], params)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    claimed = session.execute(_CLAIMS[postgresql, bool(exclude)], params)
     if claimed.rowcount == 0:  # type: ignore[attr-defined]
         return Claim(token, [])
     session.execute(_CLAIMED_EVENTS, {"now": now, "token": token, "worker": worker})

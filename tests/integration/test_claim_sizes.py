@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from reminders import dispatch
 from reminders.bootstrap import App
 from reminders.channels.base import Outgoing
 from reminders.db import claims
+from reminders.db.models import Message
 from reminders.dispatch import CLAIM_SECONDS, FIRST_CLAIM
 from tests.support import RecordingChannel, dispatcher, treatment_input
 
@@ -50,8 +53,8 @@ def test_a_fast_provider_gets_whole_batches_after_a_first_small_claim(
     worker.batch_size = 50
     report = worker.dispatch_due()
     assert report.sent == 60
-    assert claim_limits[0] == FIRST_CLAIM
-    assert claim_limits[-1] == 50  # grown to the batch size once sends proved quick
+    assert claim_limits[0] == FIRST_CLAIM, claim_limits
+    assert claim_limits[-1] == 50, claim_limits  # grown to the batch size once sends proved quick
 
 
 def test_a_slow_provider_gets_claims_of_about_a_second_so_other_workers_share_the_backlog(
@@ -91,3 +94,18 @@ def test_on_sqlite_the_claim_walks_the_due_order_index_without_sorting(app: App)
     details = " | ".join(str(row[-1]) for row in plan)
     assert "ix_messages_state_due_at" in details, details
     assert "TEMP B-TREE" not in details, details
+
+
+def test_a_claim_takes_at_most_its_limit_in_due_order(app: App) -> None:
+    due_now(app, 60)
+    with app.sessions.begin() as session:
+        claim = claims.claim_due(
+            session, now=app.clock.now(), worker="w", lease=timedelta(minutes=2), limit=10
+        )
+    assert [m.id for m in claim.messages] == sorted(m.id for m in claim.messages)
+    assert len(claim.messages) == 10
+    with app.sessions() as session:
+        sending = session.scalar(
+            sa.select(sa.func.count()).select_from(Message).where(Message.state == "sending")
+        )
+    assert sending == 10
