@@ -54,7 +54,7 @@ def _new_ids(connection: Connection, table: Table, count: int) -> list[int] | No
     """`count` ids no other transaction will use for `table`, ascending; None: not here."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        sequence = func.pg_get_serial_sequence(table.name, "id")
+        sequence = func.pg_get_serial_sequence(table.fullname, "id")
         numbers = func.generate_series(1, count).table_valued("n")
         ids = connection.execute(select(func.nextval(sequence)).select_from(numbers)).scalars()
         return sorted(ids)
