@@ -188,7 +188,7 @@ class Dispatcher:
                 m,
                 token,
                 report,
-                delivery.sms_block_reason(m) if m.channel == ChannelKind.SMS.value else None,
+                delivery.sms_block_reason(m) if m.channel is ChannelKind.SMS else None,
             )
         ]
         handed = self._with_database(
@@ -223,7 +223,7 @@ class Dispatcher:
         # The clock is read per message, not per batch: a step that expires
         # while earlier messages are being sent must not go out.
         now = self.clock.now()
-        if self.breaker.paused(ChannelKind(message.channel), now):
+        if self.breaker.paused(message.channel, now):
             self._release(message, token, report, "provider paused after errors")
             return False
         if message.not_before is not None and now < message.not_before:
@@ -262,7 +262,7 @@ class Dispatcher:
         report: DispatchReport,
         sent: list[tuple[ClaimedMessage, str, datetime]],
     ) -> None:
-        kind = ChannelKind(message.channel)
+        kind = message.channel
         try:
             receipt = self.channels.for_kind(kind).send(_outgoing(message))
         except ChannelError as exc:
@@ -286,13 +286,16 @@ class Dispatcher:
                 session, token=token, sent=rows, worker=self.worker_id
             )
         )
+        logging_sends = log.isEnabledFor(logging.INFO)
         for message, _, _ in sent:
             if message.id in recorded:
                 report.sent += 1
                 report.sent_ids.append(message.id)
-                log.info(
-                    "message sent", extra={"message_id": message.id, "clinic_id": message.clinic_id}
-                )
+                if logging_sends:
+                    log.info(
+                        "message sent",
+                        extra={"message_id": message.id, "clinic_id": message.clinic_id},
+                    )
             else:
                 report.lost_claims += 1
                 log.warning(
@@ -314,7 +317,7 @@ class Dispatcher:
     def _provider_refused(
         self, message: ClaimedMessage, token: str, report: DispatchReport, exc: ChannelError
     ) -> None:
-        kind = ChannelKind(message.channel)
+        kind = message.channel
         now = self.clock.now()
         if not exc.permanent:
             outage = self.breaker.failed(
@@ -512,7 +515,7 @@ def _message_row(session: Session, message: ClaimedMessage) -> Message:
 
 
 def _outgoing(message: ClaimedMessage) -> Outgoing:
-    kind = ChannelKind(message.channel)
+    kind = message.channel
     to = message.phone if kind is ChannelKind.SMS else message.email
     if not to:
         raise ChannelError(

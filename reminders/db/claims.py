@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -35,9 +36,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from reminders.db.models import Clinic, Message, MessageEvent, Patient, SmsOptOut, Treatment
+from reminders.db.models import (
+    PENDING_ROW,
+    SENDING_ROW,
+    Clinic,
+    Message,
+    MessageEvent,
+    Patient,
+    SmsOptOut,
+    Treatment,
+)
 from reminders.db.types import UTCDateTime
-from reminders.domain import MessageState
+from reminders.domain import ChannelKind, MessageState
 
 
 def _table(model: type[object]) -> Table:
@@ -61,7 +71,7 @@ _now = bindparam("now", type_=UTCDateTime())
 _lease_end = bindparam("lease_end", type_=UTCDateTime())
 _token = bindparam("token", type_=String())
 _worker = bindparam("worker", type_=String())
-_held = (messages.c.state == SENDING) & (messages.c.claim_token == _token)
+_held = (messages.c.state == SENDING_ROW) & (messages.c.claim_token == _token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ class ClaimedMessage:
     clinic_id: int
     treatment_id: int
     step_id: str
-    channel: str
+    channel: ChannelKind
     subject: str | None
     body: str
     not_before: datetime | None
@@ -98,7 +108,7 @@ class Claim:
 def _claim_statement(*, postgresql: bool, excluding: bool) -> Update:
     rows = messages.alias("due_messages")
     due = select(rows.c.id).where(
-        rows.c.state == PENDING,
+        rows.c.state == PENDING_ROW,
         rows.c.send_after <= _now,
         # Implied (a message's send_after is never before its due_at), but it lets
         # SQLite walk the due-order index instead of sorting every due row.
@@ -208,7 +218,13 @@ def claim_due(
         return Claim(token, [])
     session.execute(_CLAIMED_EVENTS, {"now": now, "token": token, "worker": worker})
     rows = session.execute(_CLAIMED_ROWS, {"token": token}).all()
-    return Claim(token, [ClaimedMessage(*row) for row in rows])
+    return Claim(token, [_claimed(*row) for row in rows])
+
+
+def _claimed(
+    message_id: int, clinic_id: int, treatment_id: int, step_id: str, channel: str, *rest: Any
+) -> ClaimedMessage:
+    return ClaimedMessage(message_id, clinic_id, treatment_id, step_id, ChannelKind(channel), *rest)
 
 
 # Slices pass their ids as one parameter (a JSON array on SQLite, an array on

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from reminders.db.types import UTCDateTime
@@ -92,6 +102,15 @@ class Treatment(Base):
     __table_args__ = (Index("ix_treatments_clinic_performed", "clinic_id", "performed_at"),)
 
 
+def _where(state: str) -> dict[str, Any]:
+    condition = text(f"state = '{state}'")
+    return {"sqlite_where": condition, "postgresql_where": condition}
+
+
+PENDING_ROW = literal_column("'pending'", String)
+SENDING_ROW = literal_column("'sending'", String)
+
+
 class Message(Base):
     __tablename__ = "messages"
 
@@ -131,13 +150,20 @@ class Message(Base):
     treatment: Mapped[Treatment] = relationship(back_populates="messages")
     events: Mapped[list[MessageEvent]] = relationship(order_by="MessageEvent.id", viewonly=True)
 
+    # The queue's indexes are partial: they hold only the rows still to send
+    # (pending) or being sent, not the history, so they stay small however
+    # much has been sent, and settling a send writes to none of them. Queries
+    # name the state as a literal (PENDING_ROW, SENDING_ROW) so that both
+    # databases can use them.
     __table_args__ = (
-        Index("ix_messages_state_send_after", "state", "send_after"),
-        # Claims take due rows in due order; expiry sweeps find stale pending rows.
-        Index("ix_messages_state_due_at", "state", "due_at", "id"),
-        Index("ix_messages_state_expires_at", "state", "expires_at"),
-        # No index on lease_until, and on PostgreSQL a fill factor of 80 (set by
-        # migration 0005): starting a send then updates the row in place.
+        # The next wake; claims in due order; the expiry sweep.
+        Index("ix_messages_pending_send_after", "send_after", **_where("pending")),
+        Index("ix_messages_pending_due_at", "due_at", "id", **_where("pending")),
+        Index("ix_messages_pending_expires_at", "expires_at", **_where("pending")),
+        # A claim's rows; lease sweeps read the few rows being sent. No index on
+        # lease_until, and on PostgreSQL a fill factor of 80 (migration 0005):
+        # starting a send then updates the row in place.
+        Index("ix_messages_sending_claim_token", "claim_token", **_where("sending")),
     )
 
 

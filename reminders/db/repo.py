@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from reminders.db.models import (
+    PENDING_ROW,
+    SENDING_ROW,
     Clinic,
     IdempotencyKey,
     InboundMessage,
@@ -259,7 +261,7 @@ def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
     ids = list(
         session.scalars(
             update(Message)
-            .where(Message.state == SENDING, Message.lease_until < now)
+            .where(Message.state == SENDING_ROW, Message.lease_until < now)
             .values(
                 state=PENDING,
                 claim_token=None,
@@ -290,7 +292,7 @@ def release_unstarted(session: Session, *, worker: str, now: datetime) -> list[i
         session.scalars(
             update(Message)
             .where(
-                Message.state == SENDING,
+                Message.state == SENDING_ROW,
                 Message.claimed_by == worker,
                 Message.handed_at.is_(None),
             )
@@ -323,7 +325,7 @@ def skip_expired(session: Session, *, now: datetime) -> list[int]:
         session.scalars(
             update(Message)
             .where(
-                Message.state == PENDING,
+                Message.state == PENDING_ROW,
                 Message.expires_at.is_not(None),
                 Message.expires_at <= now,
             )
@@ -347,14 +349,14 @@ def skip_expired(session: Session, *, now: datetime) -> list[int]:
 
 
 def next_send_after(session: Session, *, exclude: Sequence[str] = ()) -> datetime | None:
-    stmt = select(func.min(Message.send_after)).where(Message.state == PENDING)
+    stmt = select(func.min(Message.send_after)).where(Message.state == PENDING_ROW)
     if exclude:
         stmt = stmt.where(Message.channel.not_in(exclude))
     return session.scalar(stmt)
 
 
 def next_lease_expiry(session: Session) -> datetime | None:
-    return session.scalar(select(func.min(Message.lease_until)).where(Message.state == SENDING))
+    return session.scalar(select(func.min(Message.lease_until)).where(Message.state == SENDING_ROW))
 
 
 def upcoming_messages(
