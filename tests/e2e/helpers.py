@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from reminders.bootstrap import build_app
+from reminders.db.models import Message
 from reminders.service import PatientInput, TreatmentInput
 from reminders.settings import load_settings
 
@@ -380,19 +381,25 @@ def log_treatments(env: Mapping[str, str], count: int, *, first_phone: int = 100
         settings = load_settings()
     application = build_app(settings)
     try:
-        avoid_ids = []
         now = application.clock.now()
-        for n in range(first_phone, first_phone + count):
-            treatment = application.service.log_treatment(
-                application.clinic.id,
+        treatment_ids = application.service.log_treatments(
+            application.clinic.id,
+            [
                 TreatmentInput(
                     patient=PatientInput(
                         name=f"Patient {n}", phone=f"+1212555{n:04d}", sms_consent_at=now
                     ),
                     treatment_type="botox",
-                ),
-            )
-            avoid_ids += [m.id for m in treatment.messages if m.step_id == "avoid"]
-        return avoid_ids
+                )
+                for n in range(first_phone, first_phone + count)
+            ],
+        )
+        with application.sessions() as session:
+            avoid_ids = session.scalars(
+                sa.select(Message.id)
+                .where(Message.treatment_id.in_(treatment_ids), Message.step_id == "avoid")
+                .order_by(Message.id)
+            ).all()
+        return list(avoid_ids)
     finally:
         application.close()

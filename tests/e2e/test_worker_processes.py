@@ -206,10 +206,11 @@ def test_sigterm_mid_burst_leaves_no_claim_behind_and_a_restart_sends_the_rest(
 ) -> None:
     data_dir = tmp_path / "data"
     env = worker_env(data_dir)
-    # One claim takes the whole burst: stopping mid-burst means handing claims back.
-    env["REMINDERS_WORKER__BATCH_SIZE"] = "400"
+    # Claims as large as the burst, and a burst that takes the console channel
+    # well over the time a signal takes to land: stopping means handing claims back.
+    env["REMINDERS_WORKER__BATCH_SIZE"] = "3000"
     outbox = data_dir / "outbox.log"
-    avoid_ids = log_treatments(env, 400)
+    avoid_ids = log_treatments(env, 3000)
 
     worker = processes.serve(env=env, cwd=tmp_path, name="worker", command="worker")
     wait_for(
