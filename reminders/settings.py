@@ -121,7 +121,7 @@ class WorkerSettings(BaseModel):
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     # The most messages one claim takes; each claim is sized to about a second
     # of sending at the provider's measured speed, up to this.
-    batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
     # A claim not settled within the lease is taken back (its worker is presumed dead).
     lease_seconds: int = Field(default=120, ge=10)
     max_attempts: int = Field(default=5, ge=1, le=50)
