@@ -9,14 +9,16 @@ unit of work would cost more than the inserts themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from reminders.db import bulk
-from reminders.db.models import Message, MessageEvent, Patient, Treatment
+from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
 from reminders.errors import InputError
 from reminders.inputs import check_treatment_time
 from reminders.planning import Plan, plan_treatment
@@ -61,45 +63,100 @@ def log_many(
 ) -> list[int]:
     now = service.clock.now()
     clinic_row = service.clinic(clinic_id)
-    clinic = service.planning_profile(clinic_row)
-    checked: list[tuple[Policy, datetime, PatientInput]] = []
+    checked: list[Checked] = []
     for index, request in enumerate(requests):
         with _at(index):
-            policy = service.policy(request.treatment_type)
-            performed_at = request.performed_at or now
-            check_treatment_time(performed_at, now=now)
-            checked.append(
-                (policy, performed_at, checked_contact(request.patient, region=clinic_row.region))
-            )
+            checked.append(check(service, clinic_row, request, now))
     with service.sessions.begin() as session:
-        connection = session.connection()
-        patients = _patients(connection, clinic_id, [contact for _, _, contact in checked], now)
-        plans: list[Plan] = []
-        for index, ((policy, performed_at, _), patient) in enumerate(
-            zip(checked, patients, strict=True)
-        ):
-            with _at(index):
-                profile = reachable_profile(patient)
-            plans.append(
-                plan_treatment(
-                    treatment_at=performed_at,
-                    policy=policy,
-                    clinic=clinic,
-                    patient=profile,
-                    now=now,
-                )
+        written = write(session.connection(), service, clinic_row, checked, now)
+        return [treatment.treatment_id for treatment in written]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A request whose policy, time and contact details passed their checks."""
+
+    policy: Policy
+    performed_at: datetime
+    contact: PatientInput
+
+
+def check(
+    service: ReminderService, clinic_row: Clinic, request: TreatmentInput, now: datetime
+) -> Checked:
+    policy = service.policy(request.treatment_type)
+    performed_at = request.performed_at or now
+    check_treatment_time(performed_at, now=now)
+    return Checked(policy, performed_at, checked_contact(request.patient, region=clinic_row.region))
+
+
+@dataclass
+class Written:
+    """A treatment as stored: its columns and id, its patient's, its messages' and events'."""
+
+    treatment_id: int
+    treatment: dict[str, Any]
+    patient: PatientRecord
+    messages: list[tuple[int, dict[str, Any], dict[str, Any]]]  # id, columns, first event
+
+    def as_row(self) -> Treatment:
+        """The treatment as an ORM object not bound to any session, for presenting."""
+        patient = Patient(**self.patient.columns())
+        treatment = Treatment(id=self.treatment_id, **self.treatment)
+        set_committed_value(treatment, "patient", patient)
+        messages = []
+        for message_id, columns, first_event in self.messages:
+            message = Message(id=message_id, **columns)
+            set_committed_value(message, "events", [MessageEvent(**first_event)])
+            messages.append(message)
+        set_committed_value(treatment, "messages", messages)
+        return treatment
+
+
+def write(
+    connection: Connection,
+    service: ReminderService,
+    clinic_row: Clinic,
+    checked: Sequence[Checked],
+    now: datetime,
+    *,
+    one: bool = False,
+) -> list[Written]:
+    """Store checked requests: patients found or added, treatments, messages, events.
+
+    Errors name the request's index (`[3].phone`) unless `one` request is written.
+    """
+    clinic = service.planning_profile(clinic_row)
+    clinic_id = clinic_row.id
+    patients = _patients(connection, clinic_id, [c.contact for c in checked], now)
+    plans: list[Plan] = []
+    for index, (request, patient) in enumerate(zip(checked, patients, strict=True)):
+        with nullcontext() if one else _at(index):
+            profile = reachable_profile(patient)
+        plans.append(
+            plan_treatment(
+                treatment_at=request.performed_at,
+                policy=request.policy,
+                clinic=clinic,
+                patient=profile,
+                now=now,
             )
-        _store_patients(connection, clinic_id, patients, now)
-        treatment_ids = bulk.insert_with_ids(
-            connection,
-            _table(Treatment),
-            [
-                {**treatment_fields(clinic_row, policy, plan, now), "patient_id": patient.id}
-                for (policy, _, _), plan, patient in zip(checked, plans, patients, strict=True)
-            ],
         )
-        _store_plans(connection, clinic_id, zip(treatment_ids, plans, strict=True), now)
-        return treatment_ids
+    _store_patients(connection, clinic_id, patients, now)
+    treatments = [
+        {**treatment_fields(clinic_row, request.policy, plan, now), "patient_id": patient.id}
+        for request, plan, patient in zip(checked, plans, patients, strict=True)
+    ]
+    treatment_ids = bulk.insert_with_ids(connection, _table(Treatment), treatments)
+    messages = _store_plans(connection, clinic_id, zip(treatment_ids, plans, strict=True), now)
+    written = [
+        Written(treatment_id, columns, patient, [])
+        for treatment_id, columns, patient in zip(treatment_ids, treatments, patients, strict=True)
+    ]
+    by_id = {w.treatment_id: w for w in written}
+    for message_id, columns, first_event in messages:
+        by_id[columns["treatment_id"]].messages.append((message_id, columns, first_event))
+    return written
 
 
 def _patients(
@@ -172,8 +229,11 @@ def _store_patients(
 
 def _store_plans(
     connection: Connection, clinic_id: int, plans: Iterable[tuple[int, Plan]], now: datetime
-) -> None:
-    """Each plan's messages and their first events, for treatments already inserted."""
+) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """Each plan's messages and their first events, for treatments already inserted.
+
+    Returns each message's id, columns and first event's columns, as stored.
+    """
     rows = [
         ({**fields_, "clinic_id": clinic_id, "treatment_id": treatment_id}, first_event)
         for treatment_id, plan in plans
@@ -182,14 +242,12 @@ def _store_plans(
     message_ids = bulk.insert_with_ids(
         connection, _table(Message), [message for message, _ in rows]
     )
-    bulk.insert_rows(
-        connection,
-        _table(MessageEvent),
-        [
-            {**first_event, "message_id": message_id}
-            for (_, first_event), message_id in zip(rows, message_ids, strict=True)
-        ],
-    )
+    stored = [
+        (message_id, message, {**first_event, "message_id": message_id})
+        for (message, first_event), message_id in zip(rows, message_ids, strict=True)
+    ]
+    bulk.insert_rows(connection, _table(MessageEvent), [event for _, _, event in stored])
+    return stored
 
 
 def _table(model: type[Any]) -> Table:

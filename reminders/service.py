@@ -14,12 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 
 from reminders.clock import Clock
 from reminders.db import repo
 from reminders.db.engine import read_only_sessions
-from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
+from reminders.db.models import Clinic, Message, MessageEvent, Treatment
 from reminders.domain import (
     ChannelKind,
     ClinicProfile,
@@ -234,27 +233,18 @@ class ReminderService:
         `clinic_row` is the clinic's row if the caller has just read it. Returns
         the treatment with its patient, messages and their events loaded.
         """
+        from reminders import intake  # deferred: intake builds on this module
+
         now = self.clock.now()
         clinic_row = clinic_row or self.clinic(clinic_id)
         if clinic_row.id != clinic_id:
             raise ValueError(f"clinic row {clinic_row.id} given for clinic {clinic_id}")
-        clinic = self.planning_profile(clinic_row)
-        policy = self.policy(request.treatment_type)
-        performed_at = request.performed_at or now
-        check_treatment_time(performed_at, now=now)
-        contact = checked_contact(request.patient, region=clinic_row.region)
+        checked = intake.check(self, clinic_row, request, now)
         with self.sessions.begin() as session:
-            patient = _upsert_patient(session, clinic_id, contact, now)
-            plan = plan_treatment(
-                treatment_at=performed_at,
-                policy=policy,
-                clinic=clinic,
-                patient=reachable_profile(patient),
-                now=now,
-            )
-            treatment = treatment_row(clinic_row, patient, policy, plan, now)
-            session.add(treatment)
-            session.flush()
+            # Core statements: these rows are only inserted here, and the ORM's
+            # unit of work would cost more than the inserts themselves.
+            connection = session.connection()
+            [written] = intake.write(connection, self, clinic_row, [checked], now, one=True)
             if idempotency:
                 key, request_hash = idempotency
                 repo.add_idempotency_key(
@@ -262,15 +252,11 @@ class ReminderService:
                     clinic_id=clinic_id,
                     key=key,
                     request_hash=request_hash,
-                    treatment_id=treatment.id,
+                    treatment_id=written.treatment_id,
                     now=now,
                 )
-            stored = store_plan(session, treatment, plan, now, event="planned")
-            # The response needs the timeline just written: no reason to read it back.
-            set_committed_value(treatment, "messages", [message for message, _ in stored])
-            for message, first_event in stored:
-                set_committed_value(message, "events", [MessageEvent(**first_event)])
-        return treatment
+        # The response needs the timeline just written: no reason to read it back.
+        return written.as_row()
 
     def log_treatments(self, clinic_id: int, requests: Sequence[TreatmentInput]) -> list[int]:
         """Log many treatments in one transaction (an import, a day's list): all or nothing.
@@ -404,25 +390,6 @@ def reachable_profile(patient: PatientContact) -> PatientProfile:
     return profile
 
 
-def _upsert_patient(
-    session: Session, clinic_id: int, contact: PatientInput, now: datetime
-) -> Patient:
-    patient = repo.find_patient(
-        session, clinic_id=clinic_id, phone=contact.phone, email=contact.email
-    )
-    if patient is None:
-        patient = Patient(clinic_id=clinic_id, created_at=now)
-        session.add(patient)
-    apply_contact(patient, contact, now)
-    return patient  # inserted or updated with the treatment, in one flush
-
-
-def apply_contact(patient: Patient, contact: PatientInput, now: datetime) -> None:
-    """Update a patient from checked contact details; consent, once given, is kept."""
-    for key, value in contact_fields(patient, contact, now).items():
-        setattr(patient, key, value)
-
-
 def contact_fields(patient: PatientContact, contact: PatientInput, now: datetime) -> dict[str, Any]:
     """A patient's contact columns once checked details are applied to them."""
     return {
@@ -436,13 +403,6 @@ def contact_fields(patient: PatientContact, contact: PatientInput, now: datetime
         "sms_consent_at": patient.sms_consent_at or contact.sms_consent_at,
         "updated_at": now,
     }
-
-
-def treatment_row(
-    clinic: Clinic, patient: Patient, policy: Policy, plan: Plan, now: datetime
-) -> Treatment:
-    """A new, active treatment row for a plan."""
-    return Treatment(patient=patient, **treatment_fields(clinic, policy, plan, now))
 
 
 def treatment_fields(clinic: Clinic, policy: Policy, plan: Plan, now: datetime) -> dict[str, Any]:

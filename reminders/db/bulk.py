@@ -11,6 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
+# Up to this many rows (one treatment's), RETURNING is the cheaper way: a row per
+# statement on SQLite, one short statement on PostgreSQL.
+FEW = 4
+
 
 def insert_with_ids(
     connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
@@ -26,14 +30,22 @@ def insert_with_ids(
     """
     if not rows:
         return []
+    if len(rows) <= FEW:
+        return _returning_ids(connection, table, rows)
     ids = _new_ids(connection, table, len(rows))
     if ids is None:
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(connection.execute(statement, rows).scalars())
+        return _returning_ids(connection, table, rows)
     connection.execute(
         insert(table), [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)]
     )
     return ids
+
+
+def _returning_ids(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, rows).scalars())
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -13,9 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     and_,
-    bindparam,
     delete,
     func,
     insert,
@@ -23,7 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from reminders.db.models import (
     PENDING_ROW,
@@ -49,33 +47,6 @@ def get_clinic_by_slug(session: Session, *, slug: str) -> Clinic | None:
 
 def get_clinic(session: Session, *, clinic_id: int) -> Clinic | None:
     return session.get(Clinic, clinic_id)
-
-
-def find_patient(
-    session: Session, *, clinic_id: int, phone: str | None, email: str | None
-) -> Patient | None:
-    """The clinic's patient with this phone, else with this email."""
-    for statement, value in ((_PATIENT_BY_PHONE, phone), (_PATIENT_BY_EMAIL, email)):
-        if value:
-            found = session.scalars(statement, {"clinic_id": clinic_id, "value": value}).first()
-            if found:
-                return found
-    return None
-
-
-def _patient_by(column: InstrumentedAttribute[str | None]) -> Select[tuple[Patient]]:
-    # Built once: logging a treatment looks a patient up every time, and building
-    # the statement (and its cache key) costs more than SQLite takes to run it.
-    return (
-        select(Patient)
-        .where(Patient.clinic_id == bindparam("clinic_id"), column == bindparam("value"))
-        .order_by(Patient.id)
-        .limit(1)
-    )
-
-
-_PATIENT_BY_PHONE = _patient_by(Patient.phone)
-_PATIENT_BY_EMAIL = _patient_by(Patient.email)
 
 
 def get_treatment(session: Session, *, clinic_id: int, treatment_id: int) -> Treatment | None:
