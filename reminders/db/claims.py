@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -334,7 +334,7 @@ def settle_sent(
             "times": [at for _, _, at in sent],
         }
         return set(session.scalars(_MARK_SENT[dialect.name], params))
-    rows = json.dumps([(i, receipt, _utc(dialect, at)) for i, receipt, at in sent])
+    rows = json.dumps([(i, receipt, sqlite_time(at)) for i, receipt, at in sent])
     recorded = list(session.scalars(_MARK_SENT[dialect.name], common | {"rows": rows}))
     if recorded:
         session.execute(_SENT_EVENTS_SQLITE, common | {"ids": json.dumps(recorded)})
@@ -351,6 +351,12 @@ def _utc(dialect: Dialect, at: datetime) -> object:
 
 
 _time_converters: dict[str, Callable[[datetime], object]] = {}
+
+
+def sqlite_time(at: datetime) -> str:
+    """An instant as UTCDateTime stores it in SQLite (naive UTC text, always with
+    microseconds), without the type's processors: this runs once per message sent."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def settle(
