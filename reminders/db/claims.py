@@ -1,7 +1,7 @@
 """The claim path: the statements a worker runs for due messages, a few per batch.
 
-At burst rates the cost per message is Python, not the database, so this path
-stays in Core: statements are built once with bound parameters (compiled once,
+At burst rates much of the cost per message is Python, so this path stays in
+Core: statements are built once with bound parameters (compiled once,
 cached after), rows come back as tuples, and every write covers a whole batch
 or slice (one conditional UPDATE, one INSERT ... SELECT for the history)
 rather than one statement per message.
@@ -111,7 +111,8 @@ def _claim_statement(*, postgresql: bool, excluding: bool) -> Update:
         rows.c.state == PENDING_ROW,
         rows.c.send_after <= _now,
         # Implied (a message's send_after is never before its due_at), but it lets
-        # SQLite walk the due-order index instead of sorting every due row.
+        # SQLite walk the due-order index instead of sorting every due row. Were
+        # it ever not implied, a message would wait for its due_at: late, never early.
         rows.c.due_at <= _now,
     )
     if excluding:
@@ -230,8 +231,8 @@ def _claimed(
 # Slices pass their ids as one parameter (a JSON array on SQLite, an array on
 # PostgreSQL) so a statement's text and compiled form do not change with the
 # slice size, and rows are found by primary key. On SQLite `+state` keeps the
-# planner off the state index, which would compare every sending row with
-# every listed id.
+# planner on the primary key: through an index on state it would compare every
+# sending row with every listed id.
 _START = {
     "sqlite": text(
         """
