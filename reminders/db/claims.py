@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -74,9 +74,12 @@ _worker = bindparam("worker", type_=String())
 _held = (messages.c.state == SENDING_ROW) & (messages.c.claim_token == _token)
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedMessage:
-    """What sending one claimed message needs, read in the claim."""
+class ClaimedMessage(NamedTuple):
+    """What sending one claimed message needs, read in the claim.
+
+    A named tuple, not a frozen dataclass: as immutable, and built several
+    times faster, which shows at thousands of messages a second.
+    """
 
     id: int
     clinic_id: int
