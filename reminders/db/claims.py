@@ -316,7 +316,7 @@ def start_sends(
         "lease_end": _utc(dialect, now + lease),
         "sending": SENDING,
     }
-    return set(session.scalars(_START[dialect.name], params))
+    return set(session.scalars(_START[dialect.name], params).all())
 
 
 def settle_sent(
@@ -337,9 +337,9 @@ def settle_sent(
             "receipts": [receipt for _, receipt, _ in sent],
             "times": [at for _, _, at in sent],
         }
-        return set(session.scalars(_MARK_SENT[dialect.name], params))
+        return set(session.scalars(_MARK_SENT[dialect.name], params).all())
     rows = json.dumps([(i, receipt, sqlite_time(at)) for i, receipt, at in sent])
-    recorded = list(session.scalars(_MARK_SENT[dialect.name], common | {"rows": rows}))
+    recorded = session.scalars(_MARK_SENT[dialect.name], common | {"rows": rows}).all()
     if recorded:
         session.execute(_SENT_EVENTS_SQLITE, common | {"ids": json.dumps(recorded)})
     return set(recorded)
