@@ -33,7 +33,8 @@ from typing import Any
 
 from bench import api_load, baseline, common
 from reminders.bootstrap import build_app
-from reminders.service import PatientInput, TreatmentInput
+from reminders.intake import TreatmentInput
+from reminders.patients import PatientInput
 
 BULK_NAMES = ("log_treatments", "log_treatments_bulk", "log_many", "bulk_log")
 FIRST_PHONE = 100  # +12125550100, as bench.api_load

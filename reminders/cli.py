@@ -23,9 +23,10 @@ from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.errors import InputError, ReminderError
 from reminders.inputs import parse_when, parse_zone
+from reminders.intake import TreatmentInput
 from reminders.logs import configure_logging, logging_config
+from reminders.patients import PatientInput
 from reminders.policies import check_policies
-from reminders.service import PatientInput, TreatmentInput
 from reminders.settings import ClinicSettings, config_dir_from_env, load_settings
 from reminders.sms_budget import SEGMENT_BUDGET, sms_problems, sms_reports
 from reminders.worker import Worker

@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from reminders.db import repo
+from reminders.clinics import clinic_settings_of
+from reminders.db import plans, repo
 from reminders.db.claims import ClaimedMessage
 from reminders.db.models import Message
-from reminders.domain import ChannelKind, MessageState, PatientProfile
+from reminders.domain import ChannelKind, EventKind, PatientProfile
 from reminders.planning import plan_treatment
 from reminders.policies import PolicySet
-from reminders.service import clinic_settings_of, message_row
 
 
 def sms_block_reason(message: ClaimedMessage) -> str | None:
@@ -47,7 +47,7 @@ def record_opt_out(session: Session, message: Message, *, source: str, now: date
 
 def email_fallback(
     session: Session, message: Message, *, policies: PolicySet, now: datetime, why: str
-) -> Message | None:
+) -> int | None:
     """Plan the same step by email, if the clinic allows it and the patient has an address.
 
     The step is planned again as of now, so an expired step is not revived
@@ -77,21 +77,18 @@ def email_fallback(
     step = next((s for s in plan.steps if s.step_id == message.step_id), None)
     if step is None or step.skipped:
         return None
-    fallback = message_row(
-        treatment,
-        step,
-        plan.policy_version,
+    [stored] = plans.insert(
+        session.connection(),
+        [
+            plans.NewMessage(
+                treatment.clinic_id,
+                treatment.id,
+                step,
+                plan.policy_version,
+                EventKind.PLANNED,
+                note=f"email instead of text message {message.id}: {why}",
+            )
+        ],
         now,
-        note=f"email instead of text message {message.id}: {why}",
     )
-    session.add(fallback)
-    session.flush()
-    repo.add_event(
-        session,
-        message_id=fallback.id,
-        kind="planned",
-        state=MessageState.PENDING.value,
-        at=now,
-        detail=fallback.note,
-    )
-    return fallback
+    return stored.id

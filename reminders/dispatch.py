@@ -27,7 +27,7 @@ from reminders.clock import Clock
 from reminders.db import claims, repo
 from reminders.db.claims import ClaimedMessage
 from reminders.db.models import Message
-from reminders.domain import ChannelKind, MessageState
+from reminders.domain import ChannelKind, EventKind, MessageState
 from reminders.errors import ChannelError
 from reminders.policies import PolicySet
 from reminders.retry import RetryPolicy
@@ -63,10 +63,10 @@ class DispatchReport:
         for name in (
             "sent",
             "retried",
-            "failed",
-            "skipped",
+            EventKind.FAILED,
+            EventKind.SKIPPED,
             "recovered",
-            "released",
+            EventKind.RELEASED,
             "lost_claims",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -238,7 +238,9 @@ class Dispatcher:
             return False
         if message.expires_at is not None and now >= message.expires_at:
             why = "expired before it could be sent (the restriction or its usefulness ended)"
-            self._settle(message, token, report, MessageState.SKIPPED, "skipped", why, reason=why)
+            self._settle(
+                message, token, report, MessageState.SKIPPED, EventKind.SKIPPED, why, reason=why
+            )
             return False
         if blocked:
             # Consent and opt-outs are checked now, not only when the message was planned.
@@ -247,7 +249,7 @@ class Dispatcher:
                 token,
                 report,
                 MessageState.SKIPPED,
-                "skipped",
+                EventKind.SKIPPED,
                 blocked,
                 reason=blocked,
                 then=self._fallback(message, blocked),
@@ -349,7 +351,7 @@ class Dispatcher:
             token,
             report,
             MessageState.FAILED,
-            "failed",
+            EventKind.FAILED,
             str(exc),
             last_error=str(exc),
             reason=str(exc),
@@ -402,7 +404,7 @@ class Dispatcher:
                 token,
                 report,
                 MessageState.FAILED,
-                "failed",
+                EventKind.FAILED,
                 why,
                 last_error=error,
                 reason=why,
@@ -416,7 +418,7 @@ class Dispatcher:
                 token,
                 report,
                 MessageState.SKIPPED,
-                "skipped",
+                EventKind.SKIPPED,
                 why,
                 last_error=error,
                 reason=why,
@@ -427,7 +429,7 @@ class Dispatcher:
             token,
             report,
             MessageState.PENDING,
-            "retry_scheduled",
+            EventKind.RETRY_SCHEDULED,
             f"{error}; next attempt at {next_try.isoformat(timespec='seconds')}",
             last_error=error,
             send_after=next_try,
@@ -447,7 +449,7 @@ class Dispatcher:
             token,
             report,
             MessageState.PENDING,
-            "released",
+            EventKind.RELEASED,
             why,
             attempts=message.attempts - 1,
             **values,
@@ -459,7 +461,7 @@ class Dispatcher:
         token: str,
         report: DispatchReport,
         state: MessageState,
-        event: str,
+        event: EventKind,
         detail: str | None,
         then: Callable[[Session], object] | None = None,
         **values: object,

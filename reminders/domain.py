@@ -27,6 +27,23 @@ TERMINAL_STATES = frozenset(
 )
 
 
+class EventKind(StrEnum):
+    """What happened to a message, as its history records it."""
+
+    PLANNED = "planned"
+    REPLANNED = "replanned"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    RETRY_SCHEDULED = "retry_scheduled"
+    RELEASED = "released"  # a claim handed back unused
+    HELD = "held"  # not sent yet on purpose: quiet hours, not before the restriction ends
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LEASE_EXPIRED = "lease_expired"
+    DELIVERY = "delivery"  # the provider reported a delivery status
+
+
 class TreatmentStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"

@@ -14,8 +14,9 @@ import phonenumbers
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.clock import Clock
-from reminders.db import repo
+from reminders.db import history, repo
 from reminders.db.models import InboundMessage
+from reminders.domain import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,10 @@ class ProviderReports:
             message.delivery_error = error_code or None
             message.delivery_updated_at = now
             detail = status + (f" (error {error_code})" if error_code else "")
-            repo.add_event(
+            history.record(
                 session,
                 message_id=message.id,
-                kind="delivery",
+                kind=EventKind.DELIVERY,
                 state=message.state,
                 at=now,
                 detail=detail,

@@ -1,38 +1,44 @@
-"""Logging many treatments in one transaction: an import, or a day's list at once.
+"""Logging treatments, one or many in one transaction (an import, a day's list at once).
 
-The same checks, planning and rows as logging one (the same helpers build them),
-with the database work batched: one query for the patients, then one executemany
-per table, straight to the tables: these rows are only inserted, and the ORM's
-unit of work would cost more than the inserts themselves.
+Requests are checked first; then the patients are found or added, and the
+treatments and their plans inserted, with the database work batched: one query
+for the patients, then one executemany per table, straight to the tables:
+these rows are only inserted, and the ORM's unit of work would cost more than
+the inserts themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, or_, select
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm.attributes import set_committed_value
 
-from reminders.db import bulk
-from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment
+from reminders.db import bulk, plans
+from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment, table_of
+from reminders.domain import ClinicProfile, EventKind, TreatmentStatus
 from reminders.errors import InputError
 from reminders.inputs import check_treatment_time
-from reminders.planning import Plan, plan_treatment
-from reminders.policies import Policy
-from reminders.service import (
+from reminders.patients import (
     PatientInput,
-    ReminderService,
-    TreatmentInput,
     checked_contact,
     contact_fields,
-    plan_rows,
+    name_key,
     reachable_profile,
-    treatment_fields,
 )
+from reminders.planning import Plan, plan_treatment
+from reminders.policies import Policy, PolicySet
+
+
+@dataclass(frozen=True)
+class TreatmentInput:
+    patient: PatientInput
+    treatment_type: str
+    performed_at: datetime | None = None  # None: now
 
 
 @dataclass
@@ -58,18 +64,13 @@ class PatientRecord:
         return {name: getattr(self, name) for name in names if name != "id" or self.id is not None}
 
 
-def log_many(
-    service: ReminderService, clinic_id: int, requests: Sequence[TreatmentInput]
-) -> list[int]:
-    now = service.clock.now()
-    clinic_row = service.clinic(clinic_id)
-    checked: list[Checked] = []
-    for index, request in enumerate(requests):
-        with _at(index):
-            checked.append(check(service, clinic_row, request, now))
-    with service.sessions.begin() as session:
-        written = write(session.connection(), service, clinic_row, checked, now)
-        return [treatment.treatment_id for treatment in written]
+def policy_for(policies: PolicySet, treatment_type: str, field: str = "treatment") -> Policy:
+    """The policy for a treatment type, or an InputError naming the known ones."""
+    policy = policies.get(treatment_type)
+    if policy is None:
+        known = ", ".join(policies.treatments) or "none"
+        raise InputError(field, f"unknown treatment type {treatment_type!r} (known: {known})")
+    return policy
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,23 @@ class Checked:
 
 
 def check(
-    service: ReminderService, clinic_row: Clinic, request: TreatmentInput, now: datetime
+    policies: PolicySet, clinic_row: Clinic, request: TreatmentInput, now: datetime
 ) -> Checked:
-    policy = service.policy(request.treatment_type)
+    policy = policy_for(policies, request.treatment_type)
     performed_at = request.performed_at or now
     check_treatment_time(performed_at, now=now)
     return Checked(policy, performed_at, checked_contact(request.patient, region=clinic_row.region))
+
+
+def check_all(
+    policies: PolicySet, clinic_row: Clinic, requests: Sequence[TreatmentInput], now: datetime
+) -> list[Checked]:
+    """Check every request; a bad one raises an InputError whose field starts with its index."""
+    checked: list[Checked] = []
+    for index, request in enumerate(requests):
+        with at_index(index):
+            checked.append(check(policies, clinic_row, request, now))
+    return checked
 
 
 @dataclass
@@ -97,7 +109,7 @@ class Written:
     treatment_id: int
     treatment: dict[str, Any]
     patient: PatientRecord
-    messages: list[tuple[int, dict[str, Any], dict[str, Any]]]  # id, columns, first event
+    messages: list[plans.StoredMessage]
 
     def as_row(self) -> Treatment:
         """The treatment as an ORM object not bound to any session, for presenting."""
@@ -105,17 +117,32 @@ class Written:
         treatment = Treatment(id=self.treatment_id, **self.treatment)
         set_committed_value(treatment, "patient", patient)
         messages = []
-        for message_id, columns, first_event in self.messages:
-            message = Message(id=message_id, **columns)
-            set_committed_value(message, "events", [MessageEvent(**first_event)])
+        for stored in self.messages:
+            message = Message(id=stored.id, **stored.columns)
+            set_committed_value(message, "events", [MessageEvent(**stored.first_event)])
             messages.append(message)
         set_committed_value(treatment, "messages", messages)
         return treatment
 
 
+def treatment_fields(clinic: Clinic, policy: Policy, plan: Plan, now: datetime) -> dict[str, Any]:
+    """A new, active treatment's columns, all but its patient."""
+    return {
+        "clinic_id": clinic.id,
+        "treatment_type": policy.treatment,
+        "performed_at": plan.treatment_at,
+        "logged_at": now,
+        "status": TreatmentStatus.ACTIVE.value,
+        "policy_version": policy.version,
+        "restriction": clinic.restriction,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def write(
     connection: Connection,
-    service: ReminderService,
+    clinic: ClinicProfile,
     clinic_row: Clinic,
     checked: Sequence[Checked],
     now: datetime,
@@ -126,14 +153,13 @@ def write(
 
     Errors name the request's index (`[3].phone`) unless `one` request is written.
     """
-    clinic = service.planning_profile(clinic_row)
     clinic_id = clinic_row.id
     patients = _patients(connection, clinic_id, [c.contact for c in checked], now)
-    plans: list[Plan] = []
+    planned: list[Plan] = []
     for index, (request, patient) in enumerate(zip(checked, patients, strict=True)):
-        with nullcontext() if one else _at(index):
+        with nullcontext() if one else at_index(index):
             profile = reachable_profile(patient)
-        plans.append(
+        planned.append(
             plan_treatment(
                 treatment_at=request.performed_at,
                 policy=request.policy,
@@ -145,53 +171,71 @@ def write(
     _store_patients(connection, clinic_id, patients, now)
     treatments = [
         {**treatment_fields(clinic_row, request.policy, plan, now), "patient_id": patient.id}
-        for request, plan, patient in zip(checked, plans, patients, strict=True)
+        for request, plan, patient in zip(checked, planned, patients, strict=True)
     ]
-    treatment_ids = bulk.insert_with_ids(connection, _table(Treatment), treatments)
-    messages = _store_plans(connection, clinic_id, zip(treatment_ids, plans, strict=True), now)
+    treatment_ids = bulk.insert_with_ids(connection, table_of(Treatment), treatments)
+    stored = plans.insert_plans(
+        connection,
+        [
+            (clinic_id, treatment_id, plan)
+            for treatment_id, plan in zip(treatment_ids, planned, strict=True)
+        ],
+        now,
+        event=EventKind.PLANNED,
+    )
     written = [
         Written(treatment_id, columns, patient, [])
         for treatment_id, columns, patient in zip(treatment_ids, treatments, patients, strict=True)
     ]
     by_id = {w.treatment_id: w for w in written}
-    for message_id, columns, first_event in messages:
-        by_id[columns["treatment_id"]].messages.append((message_id, columns, first_event))
+    for message in stored:
+        by_id[message.columns["treatment_id"]].messages.append(message)
     return written
+
+
+_Key = tuple[str, str]
 
 
 def _patients(
     connection: Connection, clinic_id: int, contacts: list[PatientInput], now: datetime
 ) -> list[PatientRecord]:
-    """The patient for each contact: found by phone, else by email, else new (once per batch).
+    """The patient for each contact, matched by name and phone, else by name and email,
+    else new (once per batch); see reminders.patients on matching.
 
     Each is returned with the batch's contact details applied, in request order.
     """
     by_phone, by_email = _existing(connection, clinic_id, contacts)
     found = []
     for contact in contacts:
-        match = (by_phone.get(contact.phone) if contact.phone else None) or (
-            by_email.get(contact.email) if contact.email else None
+        key = name_key(contact.name)
+        match = (by_phone.get((key, contact.phone)) if contact.phone else None) or (
+            by_email.get((key, contact.email)) if contact.email else None
         )
         patient = match or PatientRecord(None, "", None, None, None, None, None, now)
         patient.apply(contact, now)
-        if patient.phone:
-            by_phone.setdefault(patient.phone, patient)
-        if patient.email:
-            by_email.setdefault(patient.email, patient)
+        _index(patient, by_phone, by_email)
         found.append(patient)
     return found
 
 
+def _index(
+    patient: PatientRecord, by_phone: dict[_Key, PatientRecord], by_email: dict[_Key, PatientRecord]
+) -> None:
+    key = name_key(patient.name)
+    if patient.phone:
+        by_phone.setdefault((key, patient.phone), patient)
+    if patient.email:
+        by_email.setdefault((key, patient.email), patient)
+
+
 def _existing(
     connection: Connection, clinic_id: int, contacts: list[PatientInput]
-) -> tuple[dict[str, PatientRecord], dict[str, PatientRecord]]:
-    """The clinic's patients with any of these phones or emails, by phone and by email.
-
-    Where two share a phone (or an email) the oldest wins, as for a single treatment.
-    """
+) -> tuple[dict[_Key, PatientRecord], dict[_Key, PatientRecord]]:
+    """The clinic's patients with any of these phones or emails, by name and phone and by
+    name and email. Where two share both, the oldest wins, as for a single treatment."""
     phones = {c.phone for c in contacts if c.phone}
     emails = {c.email for c in contacts if c.email}
-    table = _table(Patient)
+    table = table_of(Patient)
     names = [field.name for field in fields(PatientRecord)]
     rows = connection.execute(
         select(*(table.c[name] for name in names))
@@ -199,14 +243,10 @@ def _existing(
         .where(or_(table.c.phone.in_(phones), table.c.email.in_(emails)))
         .order_by(table.c.id)
     )
-    by_phone: dict[str, PatientRecord] = {}
-    by_email: dict[str, PatientRecord] = {}
+    by_phone: dict[_Key, PatientRecord] = {}
+    by_email: dict[_Key, PatientRecord] = {}
     for row in rows:
-        patient = PatientRecord(*row)
-        if patient.phone:
-            by_phone.setdefault(patient.phone, patient)
-        if patient.email:
-            by_email.setdefault(patient.email, patient)
+        _index(PatientRecord(*row), by_phone, by_email)
     return by_phone, by_email
 
 
@@ -215,7 +255,7 @@ def _store_patients(
 ) -> None:
     """Insert the new patients (giving them ids) and update the others, once each."""
     unique = list({id(patient): patient for patient in patients}.values())
-    table = _table(Patient)
+    table = table_of(Patient)
     bulk.update_by_id(connection, table, [p.columns() for p in unique if p.id is not None])
     new = [patient for patient in unique if patient.id is None]
     ids = bulk.insert_with_ids(
@@ -227,36 +267,7 @@ def _store_patients(
         patient.id = patient_id
 
 
-def _store_plans(
-    connection: Connection, clinic_id: int, plans: Iterable[tuple[int, Plan]], now: datetime
-) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-    """Each plan's messages and their first events, for treatments already inserted.
-
-    Returns each message's id, columns and first event's columns, as stored.
-    """
-    rows = [
-        ({**fields_, "clinic_id": clinic_id, "treatment_id": treatment_id}, first_event)
-        for treatment_id, plan in plans
-        for fields_, first_event in plan_rows(plan, now, event="planned")
-    ]
-    message_ids = bulk.insert_with_ids(
-        connection, _table(Message), [message for message, _ in rows]
-    )
-    stored = [
-        (message_id, message, {**first_event, "message_id": message_id})
-        for (message, first_event), message_id in zip(rows, message_ids, strict=True)
-    ]
-    bulk.insert_rows(connection, _table(MessageEvent), [event for _, _, event in stored])
-    return stored
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-class _at:
+class at_index:
     """Prefixes an InputError's field with the request's index: `[3].phone`."""
 
     def __init__(self, index: int) -> None:

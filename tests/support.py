@@ -12,7 +12,8 @@ from reminders.db.models import Treatment
 from reminders.dispatch import Dispatcher
 from reminders.domain import ChannelKind
 from reminders.errors import ChannelError
-from reminders.service import PatientInput, TreatmentInput
+from reminders.intake import TreatmentInput
+from reminders.patients import PatientInput
 
 # Consent to texts, given at the desk before the pinned test clock's "now".
 CONSENT_AT = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)

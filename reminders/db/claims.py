@@ -21,13 +21,9 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
-    Table,
     any_,
     bindparam,
     func,
-    insert,
-    literal,
-    null,
     select,
     text,
     update,
@@ -36,32 +32,26 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
+from reminders.db import history
+from reminders.db.history import event_row
 from reminders.db.models import (
     PENDING_ROW,
     SENDING_ROW,
     Clinic,
     Message,
-    MessageEvent,
     Patient,
     SmsOptOut,
     Treatment,
+    table_of,
 )
 from reminders.db.types import UTCDateTime
-from reminders.domain import ChannelKind, MessageState
+from reminders.domain import ChannelKind, EventKind, MessageState
 
-
-def _table(model: type[object]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
-
-
-messages = _table(Message)
-events = _table(MessageEvent)
-treatments = _table(Treatment)
-patients = _table(Patient)
-clinics = _table(Clinic)
-opt_outs = _table(SmsOptOut)
+messages = table_of(Message)
+treatments = table_of(Treatment)
+patients = table_of(Patient)
+clinics = table_of(Clinic)
+opt_outs = table_of(SmsOptOut)
 
 PENDING = MessageState.PENDING.value
 SENDING = MessageState.SENDING.value
@@ -154,11 +144,6 @@ _CLAIMS = {
     for excluding in (False, True)
 }
 
-_CLAIMED_EVENTS = insert(events).from_select(
-    ["message_id", "kind", "state", "at", "detail", "worker"],
-    select(messages.c.id, literal("claimed"), literal(SENDING), _now, null(), _worker).where(_held),
-)
-
 _CLAIMED_ROWS = (
     select(
         messages.c.id,
@@ -220,7 +205,7 @@ def claim_due(
     claimed = session.execute(_CLAIMS[postgresql, bool(exclude)], params)
     if claimed.rowcount == 0:  # type: ignore[attr-defined]
         return Claim(token, [])
-    session.execute(_CLAIMED_EVENTS, {"now": now, "token": token, "worker": worker})
+    history.record_claimed(session, token=token, now=now, worker=worker)
     rows = session.execute(_CLAIMED_ROWS, {"token": token}).all()
     return Claim(token, [_claimed(*row) for row in rows])
 
@@ -268,24 +253,17 @@ _MARK_SENT = {
         RETURNING messages.id
         """
     ),
-    # One round trip: the update, fenced by the token, and its history rows.
     "postgresql": text(
         """
-        WITH sent AS (
-            UPDATE messages
-            SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
-                updated_at = v.sent_time, lease_until = NULL, last_error = NULL,
-                claim_token = NULL
-            FROM unnest(CAST(:ids AS integer[]), CAST(:receipts AS varchar[]),
-                        CAST(:times AS timestamptz[])) AS v(id, receipt, sent_time)
-            WHERE messages.id = v.id AND messages.claim_token = :token
-              AND messages.state = :sending
-            RETURNING messages.id, messages.sent_at
-        ), logged AS (
-            INSERT INTO message_events (message_id, kind, state, at, detail, worker)
-            SELECT id, :sent, :sent, sent_at, NULL, :worker FROM sent
-        )
-        SELECT id FROM sent
+        UPDATE messages
+        SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
+            updated_at = v.sent_time, lease_until = NULL, last_error = NULL,
+            claim_token = NULL
+        FROM unnest(CAST(:ids AS integer[]), CAST(:receipts AS varchar[]),
+                    CAST(:times AS timestamptz[])) AS v(id, receipt, sent_time)
+        WHERE messages.id = v.id AND messages.claim_token = :token
+          AND messages.state = :sending
+        RETURNING messages.id
         """
     ).bindparams(
         bindparam("ids", type_=ARRAY(Integer())),
@@ -293,13 +271,6 @@ _MARK_SENT = {
         bindparam("times", type_=ARRAY(DateTime(timezone=True))),
     ),
 }
-_SENT_EVENTS_SQLITE = text(
-    """
-    INSERT INTO message_events (message_id, kind, state, at, detail, worker)
-    SELECT id, :sent, :sent, sent_at, NULL, :worker FROM messages
-    WHERE id IN (SELECT value FROM json_each(:ids))
-    """
-)
 
 
 def start_sends(
@@ -330,19 +301,26 @@ def settle_sent(
     if not sent:
         return set()
     dialect = session.get_bind().dialect
-    common = {"token": token, "worker": worker, "sent": SENT, "sending": SENDING}
+    common: dict[str, object] = {"token": token, "sent": SENT, "sending": SENDING}
     if dialect.name == "postgresql":
         params = common | {
             "ids": [message_id for message_id, _, _ in sent],
             "receipts": [receipt for _, receipt, _ in sent],
             "times": [at for _, _, at in sent],
         }
-        return set(session.scalars(_MARK_SENT[dialect.name], params).all())
-    rows = json.dumps([(i, receipt, sqlite_time(at)) for i, receipt, at in sent])
-    recorded = session.scalars(_MARK_SENT[dialect.name], common | {"rows": rows}).all()
-    if recorded:
-        session.execute(_SENT_EVENTS_SQLITE, common | {"ids": json.dumps(recorded)})
-    return set(recorded)
+    else:
+        rows = json.dumps([(i, receipt, sqlite_time(at)) for i, receipt, at in sent])
+        params = common | {"rows": rows}
+    recorded = set(session.scalars(_MARK_SENT[dialect.name], params).all())
+    history.record_rows(
+        session,
+        [
+            event_row(message_id, EventKind.SENT, SENT, at, worker=worker)
+            for message_id, _, at in sent
+            if message_id in recorded
+        ],
+    )
+    return recorded
 
 
 def _utc(dialect: Dialect, at: datetime) -> object:
@@ -370,7 +348,7 @@ def settle(
     token: str,
     now: datetime,
     state: MessageState,
-    event: str,
+    event: EventKind,
     detail: str | None = None,
     worker: str | None = None,
     **values: object,
@@ -390,14 +368,13 @@ def settle(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    session.execute(
-        insert(events).values(
-            message_id=message_id,
-            kind=event,
-            state=state.value,
-            at=now,
-            detail=detail,
-            worker=worker,
-        )
+    history.record(
+        session,
+        message_id=message_id,
+        kind=event,
+        state=state.value,
+        at=now,
+        detail=detail,
+        worker=worker,
     )
     return True

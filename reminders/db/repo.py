@@ -16,13 +16,13 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session, selectinload
 
+from reminders.db import history
 from reminders.db.models import (
     PENDING_ROW,
     SENDING_ROW,
@@ -30,12 +30,11 @@ from reminders.db.models import (
     IdempotencyKey,
     InboundMessage,
     Message,
-    MessageEvent,
     Patient,
     SmsOptOut,
     Treatment,
 )
-from reminders.domain import MessageState
+from reminders.domain import EventKind, MessageState
 
 PENDING = MessageState.PENDING.value
 SENDING = MessageState.SENDING.value
@@ -126,50 +125,6 @@ def add_idempotency_key(
     session.flush()
 
 
-def add_event(
-    session: Session,
-    *,
-    message_id: int,
-    kind: str,
-    state: str,
-    at: datetime,
-    detail: str | None = None,
-    worker: str | None = None,
-) -> None:
-    session.add(
-        MessageEvent(
-            message_id=message_id, kind=kind, state=state, at=at, detail=detail, worker=worker
-        )
-    )
-
-
-def _add_events(
-    session: Session,
-    *,
-    ids: Sequence[int],
-    kind: str,
-    state: str,
-    at: datetime,
-    detail: str | None,
-    worker: str | None = None,
-) -> None:
-    if ids:
-        session.execute(
-            insert(MessageEvent),
-            [
-                {
-                    "message_id": i,
-                    "kind": kind,
-                    "state": state,
-                    "at": at,
-                    "detail": detail,
-                    "worker": worker,
-                }
-                for i in ids
-            ],
-        )
-
-
 def _not_handed_over() -> ColumnElement[bool]:
     """Pending, or claimed by a worker that has not yet called the provider."""
     return or_(
@@ -206,7 +161,14 @@ def _cancel(
             .returning(Message.id)
         )
     )
-    _add_events(session, ids=ids, kind="cancelled", state="cancelled", at=now, detail=reason)
+    history.record_each(
+        session,
+        ids,
+        kind=EventKind.CANCELLED,
+        state=MessageState.CANCELLED.value,
+        at=now,
+        detail=reason,
+    )
     return ids
 
 
@@ -246,10 +208,10 @@ def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
             .returning(Message.id)
         )
     )
-    _add_events(
+    history.record_each(
         session,
-        ids=ids,
-        kind="lease_expired",
+        ids,
+        kind=EventKind.LEASE_EXPIRED,
         state=PENDING,
         at=now,
         detail="worker stopped holding the claim; will try again",
@@ -278,10 +240,10 @@ def release_unstarted(session: Session, *, worker: str, now: datetime) -> list[i
             .returning(Message.id)
         )
     )
-    _add_events(
+    history.record_each(
         session,
-        ids=ids,
-        kind="released",
+        ids,
+        kind=EventKind.RELEASED,
         state=PENDING,
         at=now,
         detail="claim left unstarted by an interrupted pass",
@@ -308,11 +270,11 @@ def skip_expired(session: Session, *, now: datetime) -> list[int]:
             .returning(Message.id)
         )
     )
-    _add_events(
+    history.record_each(
         session,
-        ids=ids,
-        kind="skipped",
-        state="skipped",
+        ids,
+        kind=EventKind.SKIPPED,
+        state=MessageState.SKIPPED.value,
         at=now,
         detail="expired before it could be sent",
     )

@@ -29,7 +29,8 @@ from sqlalchemy.pool import NullPool
 
 from reminders.bootstrap import build_app
 from reminders.db.models import Message
-from reminders.service import PatientInput, TreatmentInput
+from reminders.intake import TreatmentInput
+from reminders.patients import PatientInput
 from reminders.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]

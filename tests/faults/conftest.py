@@ -36,7 +36,8 @@ from reminders.bootstrap import App, build_app
 from reminders.clock import Clock, FixedClock
 from reminders.db import migrate
 from reminders.db.engine import make_engine
-from reminders.service import PatientInput, TreatmentInput
+from reminders.intake import TreatmentInput
+from reminders.patients import PatientInput
 from reminders.settings import load_settings
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 from tests.e2e.helpers import Database, Processes, ServeProcess, cli_env, squash

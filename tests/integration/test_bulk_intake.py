@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from reminders.bootstrap import App
-from reminders.db import bulk
+from reminders.db import history
 from reminders.db.models import Base, Message, MessageEvent, Patient, Treatment
 from reminders.domain import ChannelKind
 from reminders.errors import InputError
-from reminders.service import PatientInput, TreatmentInput
+from reminders.intake import TreatmentInput
+from reminders.patients import PatientInput
 from tests.conftest import NOW
 from tests.support import CONSENT_AT, log, treatment_input
 
@@ -42,14 +43,17 @@ def test_bulk_returns_ids_in_request_order_and_reuses_a_patient_within_the_batch
     requests = [
         treatment_input(phone="+12125550101", at=NOW - timedelta(minutes=30)),
         treatment_input(phone="+12125550102"),
-        treatment_input(phone="+12125550101", name="Jane Q. Doe"),
+        treatment_input(phone="+12125550101", name="jane  DOE"),
+        # Another name on a phone already in the batch: another person (a family's phone).
+        treatment_input(phone="+12125550101", name="Amy Doe"),
     ]
     ids = app.service.log_treatments(app.clinic.id, requests)
     treatments = [app.service.treatment(app.clinic.id, i) for i in ids]
     assert treatments[0].performed_at == NOW - timedelta(minutes=30)
     assert treatments[0].patient_id == treatments[2].patient_id != treatments[1].patient_id
-    assert treatments[2].patient.name == "Jane Q. Doe"
-    assert counts(app)[0] == 2
+    assert treatments[3].patient_id not in {t.patient_id for t in treatments[:3]}
+    assert [t.patient.name for t in treatments] == ["Jane Doe", "Jane Doe", "Jane Doe", "Amy Doe"]
+    assert counts(app)[0] == 3
 
 
 def test_one_bad_request_stores_nothing_and_names_its_index(app: App) -> None:
@@ -108,12 +112,13 @@ def test_bulk_stores_exactly_the_rows_logging_one_by_one_stores(app: App) -> Non
         log(app, phone=None, email="ben@example.org", name="Ben Known")
 
     requests = [
-        treatment_input(phone="+12125550101", name="Ann  Known-Smith", sms_consent_at=None),
+        # Ann again (her consent is on record); then a new name on a known phone: another patient.
+        treatment_input(phone="+12125550101", name="ann  KNOWN", sms_consent_at=None),
         treatment_input(phone="+12125550102", at=NOW - timedelta(hours=3)),
         treatment_input(phone="+12125550103", at=NOW + timedelta(hours=6)),  # held to 8 AM
         treatment_input(phone=None, email="cara@example.org", channel=ChannelKind.EMAIL),
-        treatment_input(phone="+12125550104", email="ben@example.org"),  # Ben adds a phone
-        treatment_input(phone="+12125550102", name="Dee Renamed", at=NOW - timedelta(hours=5)),
+        treatment_input(phone="+12125550104", email="ben@example.org", name="Ben Known"),
+        treatment_input(phone="+12125550102", name="Dee Shares", at=NOW - timedelta(hours=5)),
         TreatmentInput(
             patient=PatientInput(
                 name="Eve Abroad",
@@ -132,7 +137,7 @@ def test_bulk_stores_exactly_the_rows_logging_one_by_one_stores(app: App) -> Non
     known_patients()
     app.service.log_treatments(app.clinic.id, requests)
     in_bulk = stored_rows(app)
-    assert [len(in_bulk[table]) for table in TABLES] == [6, 9, 18, 18]
+    assert [len(in_bulk[table]) for table in TABLES] == [7, 9, 18, 18]
     for table in TABLES:
         for bulk_row, single_row in zip(in_bulk[table], one_by_one[table], strict=True):
             assert bulk_row == single_row, table
@@ -144,15 +149,13 @@ def test_a_failure_after_rows_were_inserted_stores_nothing(
 ) -> None:
     log(app, phone="+12125550101", name="Ann Known")
     before = stored_rows(app)
-    insert_rows = bulk.insert_rows
 
-    def failing_events(connection: sa.Connection, table: sa.Table, rows: Any) -> None:
-        if table.name == "message_events":
-            raise RuntimeError("the database went away")
-        insert_rows(connection, table, rows)
+    def failing_events(connection: sa.Connection, rows: Any) -> None:
+        raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(bulk, "insert_rows", failing_events)
-    requests = [treatment_input(phone="+12125550101", name="Ann Renamed")]
+    # The history is written last: the patients, treatments and messages are in by then.
+    monkeypatch.setattr(history, "record_rows", failing_events)
+    requests = [treatment_input(phone="+12125550101", name="Ann Known", email="ann@example.org")]
     requests.append(treatment_input(phone="+12125550102"))
     with pytest.raises(RuntimeError):
         app.service.log_treatments(app.clinic.id, requests)

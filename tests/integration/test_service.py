@@ -140,13 +140,31 @@ def test_log_treatment_records_a_planned_event_for_each_message(app: App) -> Non
         assert [(e.kind, e.state, e.at) for e in message.events] == [("planned", "pending", NOW)]
 
 
-def test_log_treatment_with_the_same_phone_reuses_the_patient(app: App) -> None:
+def test_log_treatment_with_the_same_name_and_phone_reuses_the_patient(app: App) -> None:
     first = log(app, phone="212-555-0199")
-    second = log(app, phone="+1 212 555 0199", name="Jane Q. Doe")
+    second = log(app, phone="+1 212 555 0199", name="  jane DOE ")
     assert first.patient_id == second.patient_id
     [patient] = patients(app)
-    assert patient.name == "Jane Q. Doe"
+    assert patient.name == "Jane Doe"
     assert row_counts(app)["treatments"] == 2
+
+
+def test_another_name_on_a_known_phone_is_another_patient_and_renames_no_one(app: App) -> None:
+    # Families share phones: "P6" logged with Jane's phone must not become Jane.
+    first = log(app, phone="+12125550199", name="Jane Doe")
+    second = log(app, phone="+12125550199", name="P6")
+    assert first.patient_id != second.patient_id
+    assert app.service.treatment(app.clinic.id, first.id).patient.name == "Jane Doe"
+    assert app.service.treatment(app.clinic.id, second.id).patient.name == "P6"
+    assert sorted(p.name for p in patients(app)) == ["Jane Doe", "P6"]
+
+
+def test_a_known_name_and_email_with_a_new_phone_is_the_same_patient(app: App) -> None:
+    first = log(app, phone=None, email="jane@example.com")
+    second = log(app, phone="+12125550199", email="jane@example.com")
+    assert first.patient_id == second.patient_id
+    [patient] = patients(app)
+    assert (patient.phone, patient.email) == ("+12125550199", "jane@example.com")
 
 
 def test_log_treatment_with_a_different_phone_creates_another_patient(app: App) -> None:

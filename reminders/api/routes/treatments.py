@@ -19,7 +19,8 @@ from reminders.db.repo import TreatmentQuery
 from reminders.domain import TreatmentStatus
 from reminders.errors import InputError
 from reminders.inputs import aware_to_utc, local_to_utc, parse_phone, parse_zone
-from reminders.service import PatientInput, TreatmentInput
+from reminders.intake import TreatmentInput
+from reminders.patients import PatientInput
 
 router = APIRouter(prefix="/v1/treatments", tags=["treatments"])
 
