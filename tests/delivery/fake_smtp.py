@@ -3,7 +3,10 @@
 The certificate comes from a throwaway trustme CA; the client trusts it through
 `SmtpSettings.ca_file`. Each accepted message is recorded with its envelope
 and the parsed email. It can be told to answer RCPT or DATA with a given reply
-(a 4xx or 5xx) for the next N messages.
+(a 4xx or 5xx) for the next N messages (`reply_next`), or for one address only
+(`reply_to`: e.g. greylist one recipient at RCPT while others are accepted).
+The password it accepts is `FakeSmtp.password`, changeable while it runs, so a
+test can start with the relay and the client disagreeing and then fix either.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +40,20 @@ class Delivered:
     message: EmailMessage
     login: str | None  # the AUTH user of the session, if it logged in
     tls: bool  # whether the session was encrypted (STARTTLS or implicit TLS)
+
+
+@dataclass
+class _AddressReply:
+    reply: str
+    remaining: int | None  # None: for ever
+
+
+@dataclass
+class _Replies:
+    """What RCPT or DATA answers instead of accepting: per address first, then the queue."""
+
+    queue: list[str] = field(default_factory=list)
+    by_address: dict[str, _AddressReply] = field(default_factory=dict)
 
 
 class Certificates:
@@ -76,13 +93,18 @@ class FakeSmtp:
     """Start with `with FakeSmtp(certs, security="starttls") as relay:`."""
 
     def __init__(
-        self, certificates: Certificates, *, security: Literal["starttls", "tls"] = "starttls"
+        self,
+        certificates: Certificates,
+        *,
+        security: Literal["starttls", "tls"] = "starttls",
+        password: str = PASSWORD,
     ) -> None:
         self.certificates = certificates
         self.security = security
+        self.password = password  # the one AUTH accepts (for USERNAME); read at each login
         self.delivered: list[Delivered] = []
         self.rcpt_attempts: list[str] = []  # every RCPT TO address, accepted or not
-        self._replies: dict[Stage, list[str]] = {"rcpt": [], "data": []}
+        self._replies: dict[Stage, _Replies] = {"rcpt": _Replies(), "data": _Replies()}
         self._lock = threading.Lock()
         context = certificates.server_context()
         if security == "starttls":
@@ -117,12 +139,34 @@ class FakeSmtp:
     def reply_next(self, stage: Stage, reply: str, times: int = 1) -> None:
         """Answer RCPT or DATA with `reply` (e.g. "450 4.2.1 Mailbox busy") `times` times."""
         with self._lock:
-            self._replies[stage].extend([reply] * times)
+            self._replies[stage].queue.extend([reply] * times)
 
-    def _take(self, stage: Stage) -> str | None:
+    def reply_to(self, address: str, stage: Stage, reply: str, times: int | None = None) -> None:
+        """Answer `reply` for this address only, `times` times or (None) always.
+
+        At RCPT it answers that RCPT TO; at DATA (one reply per message in SMTP) it
+        answers the DATA of a message with this address among its accepted recipients.
+        Addresses match case-insensitively. Takes precedence over `reply_next`, whose
+        queue it leaves as it is.
+        """
+        if times is not None and times < 1:
+            raise ValueError(f"times: at least 1, or None for always; not {times}")
         with self._lock:
-            queue = self._replies[stage]
-            return queue.pop(0) if queue else None
+            self._replies[stage].by_address[address.lower()] = _AddressReply(reply, times)
+
+    def _take(self, stage: Stage, addresses: list[str]) -> str | None:
+        with self._lock:
+            replies = self._replies[stage]
+            for address in addresses:
+                rule = replies.by_address.get(address.lower())
+                if rule is None:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        del replies.by_address[address.lower()]
+                return rule.reply
+            return replies.queue.pop(0) if replies.queue else None
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -130,7 +174,7 @@ class FakeSmtp:
         ok = (
             isinstance(data, LoginPassword)
             and data.login == USERNAME.encode()
-            and data.password == PASSWORD.encode()
+            and data.password == self.password.encode()
         )
         # handled=False: aiosmtpd itself answers 235, or 535 on a failure.
         return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
@@ -170,14 +214,14 @@ class _Handler:
     ) -> str:
         with self.relay._lock:
             self.relay.rcpt_attempts.append(address)
-        reply = self.relay._take("rcpt")
+        reply = self.relay._take("rcpt", [address])
         if reply is not None:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        reply = self.relay._take("data")
+        reply = self.relay._take("data", list(envelope.rcpt_tos))
         if reply is not None:
             return reply
         if not session.authenticated:

@@ -11,8 +11,24 @@ Twilio's documented behaviour (FACTS.md, twilio.com/docs/api/errors): a sender
 status}`, status is `queued` with a From number and `accepted` with a
 Messaging Service.
 
+Bounds the document gives only in prose are enforced too: `ValidityPeriod`
+("Accepted values are integers from `1` to `36000`") outside 1..36000 is a 400
+with Twilio's code for it, 21624 (Invalid validity period value).
+
 Stricter than Twilio on purpose: a field the document does not list is
 refused (Twilio ignores it), so a client sending one is caught here.
+
+Status callbacks, as Twilio sends them, when asked: after a create that
+succeeds (201) and names a `StatusCallback`, each status in `callback_statuses`
+(or a number's own list, `callbacks_to`) is POSTed form-encoded and signed
+(`X-Twilio-Signature` over the StatusCallback URL exactly as given). With
+`callback_target` set they are delivered there instead, same path and query,
+as a TLS-terminating proxy in front of the service would; the signature still
+names the public URL. `callback_timing` picks the order: "after_reply" from a
+background thread once the 201 is sent, or "before_reply", the worst case,
+where the service hears of a message before it knows the message's SID. Each
+attempt is recorded in `callbacks`, refused or not; nothing is ever raised into
+the server. None are sent by default.
 
 Each connection carries one request (HTTP/1.0): stopping the server never
 waits on a client's idle keep-alive connection.
@@ -27,6 +43,7 @@ import copy
 import enum
 import functools
 import hmac
+import http.client
 import json
 import math
 import re
@@ -34,16 +51,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jsonschema
+from twilio.request_validator import RequestValidator
 
 # The Messages create operation and the schemas it refers to, cut from Twilio's
 # published OpenAPI description (twilio-oai, MIT licence: see README.md here).
@@ -55,6 +73,16 @@ _MESSAGES_ROUTE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_INTEGER = re.compile(r"-?\d+")
+
+# Limits the document states in a field's description but not in its schema.
+VALIDITY_PERIOD = (1, 36000)  # "Accepted values are integers from `1` to `36000`"
+_PROSE_BOUNDS = {"ValidityPeriod": VALIDITY_PERIOD}
+
+CallbackTiming = Literal["before_reply", "after_reply"]
+CALLBACK_TIMEOUT = 5.0  # seconds, for one status callback POST
+# Twilio sends ErrorCode with these final statuses only.
+_ERROR_STATUSES = {"failed", "undelivered"}
 
 # GSM 03.38: the basic set, and the extension set whose characters count twice.
 _GSM_BASIC = (
@@ -155,7 +183,9 @@ def message_validator() -> jsonschema.protocols.Validator:
 
 @functools.cache
 def _request_validator() -> jsonschema.protocols.Validator:
-    schema = _json_schema(create_request_schema())
+    schema = _json_schema(create_request_schema())  # a fresh copy: safe to add to
+    for name, (low, high) in _PROSE_BOUNDS.items():
+        schema["properties"][name].update(minimum=low, maximum=high)
     # Only what the document lists: a stray field is a client bug worth seeing.
     return validator_for({**schema, "additionalProperties": False})
 
@@ -185,6 +215,42 @@ class Received:
     def sender(self) -> str | None:
         return self.field("MessagingServiceSid") or self.field("From")
 
+    @property
+    def validity_period(self) -> int | None:
+        """`ValidityPeriod` as sent; None if absent or not an integer (see `field`)."""
+        value = self.field("ValidityPeriod")
+        return int(value) if value is not None and _INTEGER.fullmatch(value) else None
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One status callback the fake tried to deliver."""
+
+    at: float  # time.monotonic() when it was sent
+    sid: str  # MessageSid
+    status: str  # MessageStatus
+    to: str | None
+    url: str  # where it was POSTed (callback_target, or the StatusCallback URL itself)
+    signed_url: str  # the StatusCallback URL as the client gave it: what the signature covers
+    error_code: str | None  # the ErrorCode parameter, if one was sent
+    http_status: int | None  # None: no HTTP answer (refused, timed out, unresolvable)
+    error: str | None = None  # why there was no answer
+
+
+@dataclass(frozen=True)
+class _CallbackPlan:
+    """The callbacks for one created message, fixed when it was created."""
+
+    url: str
+    signed_url: str
+    to: str | None
+    sid: str
+    params: dict[str, str]  # everything but the status fields
+    statuses: tuple[str, ...]
+    error_code: str | None
+    delay: float
+    timing: CallbackTiming
+
 
 @dataclass
 class _Rule:
@@ -212,14 +278,33 @@ class FakeTwilio:
         account_sid: str = ACCOUNT_SID,
         auth_token: str = AUTH_TOKEN,
         retry_after: int = 7,
+        callback_statuses: Sequence[str] = (),
+        callback_error_code: str | None = None,
+        callback_target: str | None = None,
+        callback_timing: CallbackTiming = "after_reply",
+        callback_delay: float = 0.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.retry_after = retry_after
+        # Statuses are not checked against Twilio's list: Twilio adds values without
+        # notice, and a test may want to send one the service does not know.
+        self.callback_statuses: list[str] = list(callback_statuses)
+        self.callback_error_code = callback_error_code  # sent with failed/undelivered only
+        self.callback_target = callback_target
+        self.callback_timing = callback_timing
+        self.callback_delay = callback_delay
         self._lock = threading.Lock()
+        self._callbacks_changed = threading.Condition(self._lock)
         self._received: list[Received] = []
+        self._callbacks: list[Callback] = []
         self._next: list[Fault] = []
         self._by_to: dict[str, _Rule] = {}
+        self._callbacks_by_to: dict[str, tuple[tuple[str, ...], str | None]] = {}
+        self._callback_threads: list[threading.Thread] = []
+        # Messages whose callbacks are not all sent yet, counted before the 201 goes out.
+        self._callbacks_pending = 0
+        self._closing = threading.Event()  # set by stop(): cut delays, send nothing more
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -231,6 +316,7 @@ class FakeTwilio:
         class Handler(_Handler):
             server_fake = fake
 
+        self._closing.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -240,15 +326,31 @@ class FakeTwilio:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, callback_grace: float = 1.0) -> None:
+        """Stop serving; callbacks still pending get `callback_grace` seconds to go out.
+
+        After that, delays are cut short and callbacks not yet sent are dropped; one
+        being posted ends within its own timeout. No callback thread outlives this.
+        """
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()  # joins the request threads
+        self._server.shutdown()  # no new requests
         assert self._thread is not None
         self._thread.join()
+        # Counted before each 201 was sent: a message the client saw created is included
+        # even if its callback thread has not started yet.
+        with self._callbacks_changed:
+            self._callbacks_changed.wait_for(lambda: self._callbacks_pending == 0, callback_grace)
+        self._closing.set()
+        self._server.server_close()  # joins the request threads (before_reply callbacks)
+        with self._lock:
+            threads = list(self._callback_threads)
+        for thread in threads:
+            thread.join(CALLBACK_TIMEOUT + 1.0)  # a post in flight ends within its timeout
         self._server = None
         self._thread = None
+        if any(thread.is_alive() for thread in threads):
+            raise RuntimeError("a status callback thread is still running")
 
     def __enter__(self) -> FakeTwilio:
         return self.start()
@@ -273,6 +375,41 @@ class FakeTwilio:
         """Requests to this number meet `fault`, `times` times or (None) always."""
         with self._lock:
             self._by_to[to] = _Rule(fault, times)
+
+    @property
+    def callback_timing(self) -> CallbackTiming:
+        return self._callback_timing
+
+    @callback_timing.setter
+    def callback_timing(self, timing: CallbackTiming) -> None:
+        if timing not in ("before_reply", "after_reply"):
+            raise ValueError(f"callback_timing: 'before_reply' or 'after_reply', not {timing!r}")
+        self._callback_timing: CallbackTiming = timing
+
+    @property
+    def callback_target(self) -> str | None:
+        """Where status callbacks go, as `http://host:port`; None: the StatusCallback URL."""
+        return self._callback_target
+
+    @callback_target.setter
+    def callback_target(self, target: str | None) -> None:
+        if target is not None:
+            parts = urlsplit(target)
+            # Only scheme and host are replaced: a path here would be silently ignored.
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"callback_target must be http(s)://host:port, not {target!r}")
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ValueError(f"callback_target takes no path or query: {target!r}")
+        self._callback_target = target
+
+    def callbacks_to(self, to: str, statuses: Sequence[str], error_code: str | None = None) -> None:
+        """Messages to this number get these callbacks instead of `callback_statuses`.
+
+        `error_code` (e.g. "30003") is sent with a `failed` or `undelivered` status;
+        an empty `statuses` means no callbacks for this number.
+        """
+        with self._lock:
+            self._callbacks_by_to[to] = (tuple(statuses), error_code)
 
     def _fault_for(self, to: str | None) -> Fault | None:
         with self._lock:
@@ -302,6 +439,111 @@ class FakeTwilio:
     def _record(self, received: Received) -> None:
         with self._lock:
             self._received.append(received)
+
+    @property
+    def callbacks(self) -> list[Callback]:
+        """Every status callback attempt so far, in the order they were made."""
+        with self._lock:
+            return list(self._callbacks)
+
+    def wait_for_callbacks(self, count: int, timeout: float = 5.0) -> list[Callback]:
+        """All callback attempts, once there are at least `count`; TimeoutError if not in time."""
+        with self._callbacks_changed:
+            if not self._callbacks_changed.wait_for(lambda: len(self._callbacks) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(self._callbacks)} of {count} status callbacks after {timeout} s: "
+                    f"{self._callbacks}"
+                )
+            return list(self._callbacks)
+
+    # -- status callbacks --
+
+    def _callback_plan(self, form: dict[str, list[str]], sid: str) -> _CallbackPlan | None:
+        """What to send for a message just created, from the settings as they are now."""
+        signed_url = _first(form, "StatusCallback")
+        if not signed_url:
+            return None
+        to = _first(form, "To")
+        with self._lock:
+            statuses, error_code = self._callbacks_by_to.get(
+                to or "", (tuple(self.callback_statuses), self.callback_error_code)
+            )
+            target, timing, delay = self.callback_target, self.callback_timing, self.callback_delay
+        if not statuses:
+            return None
+        with self._lock:
+            self._callbacks_pending += 1  # until _send_callbacks (or _start_callbacks) is done
+        params = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01"}
+        sender, service = _first(form, "From"), _first(form, "MessagingServiceSid")
+        # A Messaging Service picks its number later: the fake has none to report.
+        if sender:
+            params["From"] = sender
+        if service:
+            params["MessagingServiceSid"] = service
+        params.update({"To": to or "", "MessageSid": sid, "SmsSid": sid})
+        return _CallbackPlan(
+            url=_delivered_to(signed_url, target),
+            signed_url=signed_url,
+            to=to,
+            sid=sid,
+            params=params,
+            statuses=statuses,
+            error_code=error_code,
+            delay=delay,
+            timing=timing,
+        )
+
+    def _start_callbacks(self, plan: _CallbackPlan) -> None:
+        thread = threading.Thread(
+            target=self._send_callbacks,
+            args=(plan,),
+            name=f"fake-twilio-callbacks-{plan.sid}",
+            daemon=True,  # stop() joins it; daemon only so a forgotten stop() cannot hang exit
+        )
+        with self._callbacks_changed:
+            if self._closing.is_set():  # stopped before this message's callbacks began
+                self._callbacks_pending -= 1
+                self._callbacks_changed.notify_all()
+                return
+            self._callback_threads = [t for t in self._callback_threads if t.is_alive()]
+            self._callback_threads.append(thread)
+            thread.start()
+
+    def _send_callbacks(self, plan: _CallbackPlan) -> None:
+        try:
+            self._post_callbacks(plan)
+        finally:
+            with self._callbacks_changed:
+                self._callbacks_pending -= 1
+                self._callbacks_changed.notify_all()
+
+    def _post_callbacks(self, plan: _CallbackPlan) -> None:
+        validator = RequestValidator(self.auth_token)
+        for status in plan.statuses:
+            # wait() rather than sleep(): stop() cuts the delay short.
+            if self._closing.wait(plan.delay):
+                return
+            params = {**plan.params, "MessageStatus": status, "SmsStatus": status}
+            error_code = plan.error_code if status in _ERROR_STATUSES else None
+            if error_code:
+                params["ErrorCode"] = error_code
+            signature = validator.compute_signature(plan.signed_url, params)
+            sent = time.monotonic()
+            http_status, error = _post_form(plan.url, params, signature)
+            callback = Callback(
+                at=sent,
+                sid=plan.sid,
+                status=status,
+                to=plan.to,
+                url=plan.url,
+                signed_url=plan.signed_url,
+                error_code=error_code,
+                http_status=http_status,
+                error=error,
+            )
+            with self._callbacks_changed:
+                self._callbacks.append(callback)
+                self._callbacks_changed.notify_all()
 
     # -- answers --
 
@@ -390,8 +632,18 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if answer is None:
             self._drop()
-        else:
+            return
+        fake = self.server_fake
+        plan = fake._callback_plan(form, answer.sid) if answer.sid is not None else None
+        if plan is not None and plan.timing == "before_reply":
+            fake._send_callbacks(plan)  # in this thread: the client waits for them
+            plan = None
+        try:
             self._send_json(answer.status, answer.body, answer.headers)
+        finally:
+            # Created is created: the callbacks follow even if the client has gone.
+            if plan is not None:
+                fake._start_callbacks(plan)
 
     def _answer(self, path: str, form: dict[str, list[str]]) -> _Reply | None:
         """The reply to a create, or None to drop the connection unanswered."""
@@ -493,6 +745,44 @@ class _Reply:
     sid: str | None
 
 
+def _delivered_to(signed_url: str, target: str | None) -> str:
+    """The public URL with the target's scheme and host: what a TLS-terminating proxy does."""
+    if target is None:
+        return signed_url
+    base = urlsplit(target)
+    return urlsplit(signed_url)._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+
+
+def _post_form(url: str, params: dict[str, str], signature: str) -> tuple[int | None, str | None]:
+    """POST a signed status callback; (HTTP status, None) or (None, why not). Never raises.
+
+    http.client, not urllib.request: no proxy from the environment, no redirects followed.
+    """
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = urlencode(params).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "TwilioProxy/1.1",
+        "X-Twilio-Signature": signature,
+        "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+    }
+    connection: http.client.HTTPConnection | None = None
+    try:
+        secure = parts.scheme == "https"
+        kind = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+        connection = kind(parts.hostname or "", parts.port, timeout=CALLBACK_TIMEOUT)
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, None
+    except Exception as exc:  # refused, timed out, bad host, bad reply: recorded, not raised
+        return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        if connection is not None:
+            connection.close()
+
+
 def _fault_answer(fault: Fault, to: str | None, headers: dict[str, str] | None = None) -> _Answer:
     status, code, message = _FAULT_ERRORS[fault]
     return _Answer(status, code, message.format(to=to or ""), headers or {})
@@ -544,7 +834,7 @@ def _typed(form: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def _scalar(value: str, kind: str | None) -> Any:
-    if kind == "integer" and re.fullmatch(r"-?\d+", value):
+    if kind == "integer" and _INTEGER.fullmatch(value):
         return int(value)
     if kind == "number":
         try:
@@ -565,7 +855,9 @@ def _check_request(form: dict[str, list[str]], *, is_form: bool) -> None:
             raise _Answer(400, 21604, "A 'To' phone number is required.", {})
     if errors:
         where = "/".join(str(part) for part in errors[0].path) or "request"
-        raise _Answer(400, 20001, f"Invalid parameter {where}: {errors[0].message}", {})
+        # twilio.com/docs/api/errors/21624; any other parameter: 20001.
+        code = 21624 if where == "ValidityPeriod" else 20001
+        raise _Answer(400, code, f"Invalid parameter {where}: {errors[0].message}", {})
     to = _first(form, "To") or ""
     if not to:
         raise _Answer(400, 21604, "A 'To' phone number is required.", {})
