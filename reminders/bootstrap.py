@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -21,6 +22,7 @@ from reminders.dispatch import Dispatcher
 from reminders.domain import ChannelKind
 from reminders.errors import ConfigError
 from reminders.policies import PolicySet, load_policies
+from reminders.reroute import Reroutes
 from reminders.retry import RetryPolicy
 from reminders.service import ReminderService
 from reminders.settings import Settings
@@ -51,6 +53,11 @@ class App:
             batch_size=worker.batch_size,
             lease=timedelta(seconds=worker.lease_seconds),
         )
+
+    @cached_property
+    def reroutes(self) -> Reroutes:
+        """What moving a patient's plan to another channel needs."""
+        return Reroutes(self.policies, self.service.profiles)
 
     @property
     def clinic_zone(self) -> ZoneInfo:

@@ -16,19 +16,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders import delivery
+from reminders import inbound, reroute
 from reminders.breaker import ChannelBreaker
 from reminders.channels.base import ChannelRegistry, Outgoing
+from reminders.clinics import ClinicProfiles
 from reminders.clock import Clock
 from reminders.db import claims, repo
-from reminders.db.claims import ClaimedMessage
-from reminders.db.models import Message
+from reminders.db.claims import ClaimedMessage, SentMessage
+from reminders.db.models import Clinic
+from reminders.decisions import (
+    Fail,
+    Hold,
+    Retry,
+    Send,
+    SendContext,
+    Skip,
+    Wait,
+    after_refusal,
+    before_send,
+)
 from reminders.domain import ChannelKind, EventKind, MessageState
-from reminders.errors import ChannelError
+from reminders.durations import parse_duration
+from reminders.errors import ChannelError, FaultScope
 from reminders.policies import PolicySet
 from reminders.retry import RetryPolicy
 
@@ -43,8 +57,8 @@ SLICE_SECONDS = 0.05
 CLAIM_SECONDS = 1.0
 # The first claim of a worker, before it knows how fast its provider is.
 FIRST_CLAIM = 10
-# Housekeeping (expired leases, expired steps) runs at most this often, by the
-# service's clock: a pass at a steady rate is then one claim.
+# Housekeeping (expired leases, expired steps, early delivery reports) runs at
+# most this often, by the service's clock: a pass at a steady rate is then one claim.
 SWEEP_INTERVAL = timedelta(seconds=1)
 
 
@@ -54,6 +68,7 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+    held: int = 0
     recovered: int = 0
     released: int = 0
     lost_claims: int = 0
@@ -63,10 +78,11 @@ class DispatchReport:
         for name in (
             "sent",
             "retried",
-            EventKind.FAILED,
-            EventKind.SKIPPED,
+            "failed",
+            "skipped",
+            "held",
             "recovered",
-            EventKind.RELEASED,
+            "released",
             "lost_claims",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -95,6 +111,12 @@ class Dispatcher:
         self.batch_size = batch_size
         self.lease = lease
         self.breaker = ChannelBreaker()
+        self.profiles = ClinicProfiles()
+        self._reroutes = reroute.Reroutes(self.policies, self.profiles)
+        # Channels that may be recorded as waiting for their settings to be fixed: all of
+        # them at start (a problem recorded before a restart), then those this worker
+        # recorded. The first send that works on one clears its record.
+        self._waiting_channels: set[ChannelKind] = set(ChannelKind)
         self._slice = 1  # messages per slice; grows while the provider is fast
         self._claim = min(batch_size, FIRST_CLAIM)  # messages per claim, likewise
         self._last_sweep: datetime | None = None
@@ -116,6 +138,8 @@ class Dispatcher:
                 )
                 report.recovered = len(repo.recover_expired_leases(session, now=now))
                 report.skipped = len(repo.skip_expired(session, now=now))
+                # Delivery reports that came before their send was recorded.
+                inbound.apply_early_reports(session, now=now)
             self._last_sweep = now
         while not stopping():
             batch, full = self._dispatch_batch(stopping)
@@ -174,23 +198,14 @@ class Dispatcher:
         report: DispatchReport,
         stopping: Callable[[], bool],
     ) -> None:
-        """Send a few claimed messages: checks, one commit marking them handed over,
+        """Send a few claimed messages: decisions, one commit marking them handed over,
         the provider calls, one commit recording what was sent.
 
         The slice is sized so its provider calls take about SLICE_SECONDS: for a
         slow provider that is one message (the crash window stays one send), for
         a fast one a whole batch (two commits instead of two per message).
         """
-        ready = [
-            m
-            for m in messages
-            if self._may_go(
-                m,
-                token,
-                report,
-                delivery.sms_block_reason(m) if m.channel is ChannelKind.SMS else None,
-            )
-        ]
+        ready = [m for m in messages if self._decide(m, token, report) is not None]
         handed = self._with_database(
             lambda session: claims.start_sends(
                 session,
@@ -200,7 +215,7 @@ class Dispatcher:
                 lease=self.lease,
             )
         )
-        sent: list[tuple[ClaimedMessage, str, datetime]] = []
+        sent: list[SentMessage] = []
         not_called: list[ClaimedMessage] = []
         started = time.monotonic()
         for message in ready:
@@ -208,101 +223,127 @@ class Dispatcher:
                 report.lost_claims += 1  # cancelled (or taken over) after we claimed it
             elif stopping():
                 not_called.append(message)
-            elif self._may_go(message, token, report, None):
-                self._call_provider(message, token, report, sent)
+            else:
+                # Decided again just before the call: the clock has moved on.
+                send = self._decide(message, token, report)
+                if send is not None:
+                    self._call_provider(message, send, token, report, sent)
         self._resize_slice(time.monotonic() - started, len(ready))
         self._record_sent(sent, token, report)
         for message in not_called:
             # Marked as started, but the provider was never called: safe to hand back.
             self._release(message, token, report, "worker stopping before sending")
 
-    def _may_go(
-        self, message: ClaimedMessage, token: str, report: DispatchReport, blocked: str | None
-    ) -> bool:
-        """Checks made against the clock just before sending; settles what must not go."""
+    def _decide(self, message: ClaimedMessage, token: str, report: DispatchReport) -> Send | None:
+        """The send-time decision for one message, read against the clock now; settles
+        whatever is not to be sent now and returns what is."""
         # The clock is read per message, not per batch: a step that expires
         # while earlier messages are being sent must not go out.
         now = self.clock.now()
         if self.breaker.paused(message.channel, now):
             self._release(message, token, report, "provider paused after errors")
-            return False
-        if message.not_before is not None and now < message.not_before:
-            # Never early: an all-clear waits for its restriction to end.
-            self._release(
+            return None
+        decision = before_send(message, now=now, context=self._context(message))
+        if isinstance(decision, Send):
+            return decision
+        if isinstance(decision, Hold):
+            self._settle(
                 message,
                 token,
                 report,
-                "not before the restriction ends",
-                send_after=message.not_before,
+                MessageState.PENDING,
+                EventKind.HELD,
+                decision.why,
+                attempts=message.attempts - 1,
+                send_after=decision.until,
+                expires_at=decision.expires_at,
             )
-            return False
-        if message.expires_at is not None and now >= message.expires_at:
-            why = "expired before it could be sent (the restriction or its usefulness ended)"
-            self._settle(
-                message, token, report, MessageState.SKIPPED, EventKind.SKIPPED, why, reason=why
-            )
-            return False
-        if blocked:
+        elif isinstance(decision, Skip):
+            self._skip(message, token, report, decision.why)
+        else:
             # Consent and opt-outs are checked now, not only when the message was planned.
-            self._settle(
+            self._skip(
                 message,
                 token,
                 report,
-                MessageState.SKIPPED,
-                EventKind.SKIPPED,
-                blocked,
-                reason=blocked,
-                then=self._fallback(message, blocked),
+                decision.why,
+                then=self._stop_texts(message, decision.why, patient=True),
             )
-            return False
-        return True
+        return None
+
+    def _context(self, message: ClaimedMessage) -> SendContext:
+        clinic = self.profiles.get(
+            message.clinic_id, message.clinic_updated_at, lambda: self._clinic(message.clinic_id)
+        )
+        zone = ZoneInfo(message.patient_timezone) if message.patient_timezone else clinic.timezone
+        return SendContext(
+            clinic,
+            self.policies.get(message.treatment_type),
+            zone,
+            parse_duration(message.restriction),
+        )
+
+    def _clinic(self, clinic_id: int) -> Clinic:
+        with self.sessions() as session:
+            clinic = session.get(Clinic, clinic_id)
+        assert clinic is not None  # a message's clinic is never deleted
+        return clinic
 
     def _call_provider(
         self,
         message: ClaimedMessage,
+        send: Send,
         token: str,
         report: DispatchReport,
-        sent: list[tuple[ClaimedMessage, str, datetime]],
+        sent: list[SentMessage],
     ) -> None:
         kind = message.channel
         try:
-            receipt = self.channels.for_kind(kind).send(_outgoing(message))
+            receipt = self.channels.for_kind(kind).send(_outgoing(message, send))
         except ChannelError as exc:
             self._provider_refused(message, token, report, exc)
             return
         self.breaker.succeeded(kind)
-        sent.append((message, receipt.provider_id, self.clock.now()))
+        if kind in self._waiting_channels:
+            self._channel_works(kind)
+        rewritten = send.rewritten is not None
+        sent.append(
+            SentMessage(
+                message.id,
+                receipt.provider_id,
+                self.clock.now(),
+                send.subject if rewritten else None,
+                send.body if rewritten else None,
+                send.rewritten,
+            )
+        )
 
     def _record_sent(
         self,
-        sent: list[tuple[ClaimedMessage, str, datetime]],
+        sent: list[SentMessage],
         token: str,
         report: DispatchReport,
     ) -> None:
         if not sent:
             return
-
-        rows = [(message.id, provider_id, sent_at) for message, provider_id, sent_at in sent]
         recorded = self._with_database(
             lambda session: claims.settle_sent(
-                session, token=token, sent=rows, worker=self.worker_id
+                session, token=token, sent=sent, worker=self.worker_id
             )
         )
         logging_sends = log.isEnabledFor(logging.INFO)
-        for message, _, _ in sent:
-            if message.id in recorded:
+        for message in sent:
+            message_id = message.message_id
+            if message_id in recorded:
                 report.sent += 1
-                report.sent_ids.append(message.id)
+                report.sent_ids.append(message_id)
                 if logging_sends:
-                    log.info(
-                        "message sent",
-                        extra={"message_id": message.id, "clinic_id": message.clinic_id},
-                    )
+                    log.info("message sent", extra={"message_id": message_id})
             else:
                 report.lost_claims += 1
                 log.warning(
                     "claim lost before outcome was recorded",
-                    extra={"message_id": message.id, "outcome": "sent"},
+                    extra={"message_id": message_id, "outcome": "sent"},
                 )
 
     def _resize_slice(self, seconds: float, count: int) -> None:
@@ -321,54 +362,121 @@ class Dispatcher:
     ) -> None:
         kind = message.channel
         now = self.clock.now()
-        if not exc.permanent:
+        outage = False
+        if not exc.permanent and exc.scope is not FaultScope.MESSAGE:
+            # One recipient's temporary refusal says nothing of the channel: no pause.
             outage = self.breaker.failed(
                 kind, now, message_id=message.id, retry_after=exc.retry_after
             )
-            if outage:
-                # The provider is down, not this message: it keeps its place
-                # and its attempts, and waits for the channel to resume.
-                self._release(message, token, report, f"provider unavailable: {exc}")
-                return
-            self._failed_attempt(message, token, report, exc)
-            return
-        then: Callable[[Session], object] | None = None
-        if exc.opted_out:
-            source = f"provider error {exc.code}" if exc.code else "provider"
-
-            def then(session: Session) -> object:
-                row = _message_row(session, message)
-                delivery.record_opt_out(session, row, source=source, now=now)
-                # STOP ends texts, not aftercare: email this step if the clinic allows.
-                return delivery.email_fallback(
-                    session, row, policies=self.policies, now=now, why=str(exc)
-                )
-
-        elif exc.bad_recipient and kind is ChannelKind.SMS:
-            then = self._fallback(message, str(exc))
-        self._settle(
-            message,
-            token,
-            report,
-            MessageState.FAILED,
-            EventKind.FAILED,
-            str(exc),
-            last_error=str(exc),
-            reason=str(exc),
-            then=then,
+        outcome = after_refusal(
+            exc,
+            channel=kind,
+            attempts=message.attempts,
+            max_attempts=self.retry.max_attempts,
+            retry_at=now + self.retry.delay(message.attempts, retry_after=exc.retry_after),
+            expires_at=message.expires_at,
+            outage=outage,
         )
-
-    def _fallback(self, message: ClaimedMessage, why: str) -> Callable[[Session], object]:
-        def plan_email(session: Session) -> object:
-            return delivery.email_fallback(
-                session,
-                _message_row(session, message),
-                policies=self.policies,
-                now=self.clock.now(),
-                why=why,
+        error = str(exc)
+        if isinstance(outcome, Wait):
+            # The provider is down, or our settings were refused: not this message's
+            # fault. It keeps its place and its attempts, and waits for the channel.
+            self._release(message, token, report, outcome.why, last_error=error)
+            if outcome.configuration:
+                self._channel_waits(kind, outcome.why, now)
+        elif isinstance(outcome, Retry):
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.PENDING,
+                EventKind.RETRY_SCHEDULED,
+                outcome.why,
+                last_error=error,
+                send_after=outcome.at,
+            )
+        elif isinstance(outcome, Skip):
+            self._skip(message, token, report, outcome.why, last_error=error)
+        else:
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.FAILED,
+                EventKind.FAILED,
+                outcome.why,
+                last_error=error,
+                reason=outcome.why,
+                then=self._after_failure(message, outcome, exc),
             )
 
-        return plan_email
+    def _after_failure(
+        self, message: ClaimedMessage, outcome: Fail, exc: ChannelError
+    ) -> Callable[[Session], object]:
+        """What a failed message means for the rest of the patient's plan."""
+        if outcome.opted_out:
+            source = f"provider error {exc.code}" if exc.code else "provider"
+            why = f"the patient opted out of texts ({source})"
+
+            def opted_out(session: Session) -> object:
+                if message.phone:
+                    repo.record_opt_out(
+                        session,
+                        clinic_id=message.clinic_id,
+                        phone=message.phone,
+                        source=source,
+                        now=self.clock.now(),
+                    )
+                return self._stop_texts(message, why, patient=False)(session)
+
+            return opted_out
+        if outcome.stops_texts:
+            return self._stop_texts(message, f"the number cannot take texts ({exc})", patient=False)
+
+        def this_step(session: Session) -> object:
+            return reroute.reroute(
+                session, self._reroutes, [message.id], why=str(exc), now=self.clock.now()
+            )
+
+        return this_step
+
+    def _stop_texts(
+        self, message: ClaimedMessage, why: str, *, patient: bool
+    ) -> Callable[[Session], object]:
+        """Texts to this patient (no consent) or to their phone (STOP, a bad number) stop:
+        the message and the rest of their texts move to email, or staff are told."""
+
+        def stop(session: Session) -> object:
+            return reroute.stop_texts(
+                session,
+                self._reroutes,
+                clinic_id=message.clinic_id,
+                phone=None if patient else message.phone,
+                patient_id=message.patient_id if patient or not message.phone else None,
+                why=why,
+                now=self.clock.now(),
+                also=[message.id],
+            )
+
+        return stop
+
+    def _channel_waits(self, kind: ChannelKind, why: str, now: datetime) -> None:
+        resumes = self.breaker.resumes_at(now)
+        log.warning(
+            "channel waiting for its settings to be fixed",
+            extra={"channel": kind.value, "retry_at": resumes.isoformat() if resumes else None},
+        )
+        self._with_database(
+            lambda session: repo.set_channel_problem(
+                session, channel=kind.value, problem=why, now=now, retry_at=resumes
+            )
+        )
+        self._waiting_channels.add(kind)
+
+    def _channel_works(self, kind: ChannelKind) -> None:
+        log.info("channel working again", extra={"channel": kind.value})
+        self._with_database(lambda session: repo.clear_channel_problem(session, channel=kind.value))
+        self._waiting_channels.discard(kind)
 
     def _with_database(self, work: Callable[[Session], T]) -> T:
         """Run one transaction for a claimed message, riding out a short database outage.
@@ -392,47 +500,25 @@ class Dispatcher:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _failed_attempt(
-        self, message: ClaimedMessage, token: str, report: DispatchReport, exc: ChannelError
+    def _skip(
+        self,
+        message: ClaimedMessage,
+        token: str,
+        report: DispatchReport,
+        why: str,
+        then: Callable[[Session], object] | None = None,
+        **values: Any,
     ) -> None:
-        error = str(exc)
-        now = self.clock.now()
-        if exc.permanent or not self.retry.should_retry(message.attempts):
-            why = error if exc.permanent else f"gave up after {message.attempts} attempts: {error}"
-            self._settle(
-                message,
-                token,
-                report,
-                MessageState.FAILED,
-                EventKind.FAILED,
-                why,
-                last_error=error,
-                reason=why,
-            )
-            return
-        next_try = now + self.retry.delay(message.attempts, retry_after=exc.retry_after)
-        if message.expires_at is not None and next_try >= message.expires_at:
-            why = f"expired before it could be retried; last error: {error}"
-            self._settle(
-                message,
-                token,
-                report,
-                MessageState.SKIPPED,
-                EventKind.SKIPPED,
-                why,
-                last_error=error,
-                reason=why,
-            )
-            return
         self._settle(
             message,
             token,
             report,
-            MessageState.PENDING,
-            EventKind.RETRY_SCHEDULED,
-            f"{error}; next attempt at {next_try.isoformat(timespec='seconds')}",
-            last_error=error,
-            send_after=next_try,
+            MessageState.SKIPPED,
+            EventKind.SKIPPED,
+            why,
+            then=then,
+            reason=why,
+            **values,
         )
 
     def _release(
@@ -492,16 +578,8 @@ class Dispatcher:
                 extra={"message_id": message.id, "outcome": event},
             )
             return
-        counter = {
-            "sent": "sent",
-            "skipped": "skipped",
-            "failed": "failed",
-            "retry_scheduled": "retried",
-            "released": "released",
-        }[event]
+        counter = _COUNTERS[event]
         setattr(report, counter, getattr(report, counter) + 1)
-        if event == "sent":
-            report.sent_ids.append(message.id)
         log.info(
             "message %s",
             event,
@@ -509,14 +587,16 @@ class Dispatcher:
         )
 
 
-def _message_row(session: Session, message: ClaimedMessage) -> Message:
-    """The full row, for the rare outcomes that plan or cancel other messages."""
-    row = session.get(Message, message.id)
-    assert row is not None  # messages are never deleted
-    return row
+_COUNTERS = {
+    EventKind.SKIPPED: "skipped",
+    EventKind.FAILED: "failed",
+    EventKind.RETRY_SCHEDULED: "retried",
+    EventKind.RELEASED: "released",
+    EventKind.HELD: "held",
+}
 
 
-def _outgoing(message: ClaimedMessage) -> Outgoing:
+def _outgoing(message: ClaimedMessage, send: Send) -> Outgoing:
     kind = message.channel
     to = message.phone if kind is ChannelKind.SMS else message.email
     if not to:
@@ -527,9 +607,10 @@ def _outgoing(message: ClaimedMessage) -> Outgoing:
         message_id=message.id,
         kind=kind,
         to=to,
-        subject=message.subject,
-        body=message.body,
+        subject=send.subject,
+        body=send.body,
         clinic_id=message.clinic_id,
         sms_from=message.sms_from,
         messaging_service_sid=message.messaging_service_sid,
+        valid_for=send.valid_for,
     )

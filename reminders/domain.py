@@ -44,6 +44,12 @@ class EventKind(StrEnum):
     DELIVERY = "delivery"  # the provider reported a delivery status
 
 
+class AlertKind(StrEnum):
+    """Why staff are asked to act."""
+
+    NEEDS_CALL = "needs_call"  # the service can no longer reach the patient with their aftercare
+
+
 class TreatmentStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 
 _PART = re.compile(r"(\d+)([dhms])")
 _WHOLE = re.compile(r"(?:\d+[dhms])+")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+@lru_cache(maxsize=256)
 def parse_duration(text: str) -> timedelta:
-    """Parse a compact duration; raises ValueError naming the accepted form."""
+    """Parse a compact duration; raises ValueError naming the accepted form.
+
+    Cached: the worker reads each message's restriction length as text.
+    """
     cleaned = text.strip().lower().replace(" ", "")
     if not _WHOLE.fullmatch(cleaned):
         raise ValueError(f"{text!r} is not a duration like 0m, 90m, 4h, 1h30m or 2d")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class ReminderError(Exception):
     """Base of every error the package raises on purpose."""
@@ -28,6 +30,14 @@ class NotFoundError(ReminderError):
     """The object does not exist (or belongs to another clinic)."""
 
 
+class FaultScope(StrEnum):
+    """Whose fault a temporary failure is: it decides what waits for it."""
+
+    MESSAGE = "message"  # this recipient, for now (a greylisting mail server): retry it alone
+    CHANNEL = "channel"  # the provider (down, rate limited): the channel may pause
+    CONFIGURATION = "configuration"  # our settings (credentials refused): wait for the fix
+
+
 class ChannelError(ReminderError):
     """A provider refused or failed a send.
 
@@ -43,9 +53,11 @@ class ChannelError(ReminderError):
         code: str | None = None,
         bad_recipient: bool = False,
         opted_out: bool = False,
+        scope: FaultScope = FaultScope.CHANNEL,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.scope = scope
         self.retry_after = retry_after
         self.code = code  # the provider's own error code, e.g. Twilio's "21211"
         # The address cannot take this channel (invalid, landline): another channel might.

@@ -3,19 +3,29 @@
 Reports can arrive twice or out of order, and a captured request can be
 replayed (Twilio's signature has no timestamp): every handler here is
 idempotent, and a message's delivery status only moves forward.
+
+A report can also arrive before the worker has recorded the provider's id for
+the message (Twilio may call back before the worker commits, or while a crashed
+worker's send waits to be taken back). Such a report is kept, and applied by
+the worker's housekeeping once a message carries the id; one that no message
+claims within EARLY_REPORT_KEEP is dropped as foreign.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 import phonenumbers
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from reminders import reroute
 from reminders.clock import Clock
 from reminders.db import history, repo
-from reminders.db.models import InboundMessage
+from reminders.db.models import EarlyDeliveryReport, InboundMessage, Message
 from reminders.domain import EventKind
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,18 @@ DELIVERY_RANK = {
 }
 
 
+# How long a report may wait for its message: a worker records a send within its
+# lease (two minutes by default) or never; an hour leaves a wide margin.
+EARLY_REPORT_KEEP = timedelta(hours=1)
+
+
+class ReportOutcome(StrEnum):
+    APPLIED = "applied"  # the message's delivery status moved forward
+    STALE = "stale"  # a replay, or older than what the message already has
+    KEPT = "kept"  # no message carries the id yet: kept for when one does
+    IGNORED = "ignored"  # a status we do not track
+
+
 @dataclass(frozen=True)
 class InboundResult:
     kind: str  # opt_out, opt_in, help, reply
@@ -57,37 +79,38 @@ def keyword_kind(body: str) -> str:
 
 
 class ProviderReports:
-    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], clock: Clock, reroutes: reroute.Reroutes
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.reroutes = reroutes
 
-    def delivery_status(self, *, provider_id: str, status: str, error_code: str | None) -> bool:
-        """Apply a delivery report; returns whether it moved the message forward."""
-        rank = DELIVERY_RANK.get(status)
-        if rank is None:
-            return False
+    def delivery_status(
+        self, *, provider_id: str, status: str, error_code: str | None
+    ) -> ReportOutcome:
+        """Apply a delivery report, or keep it for a message that does not carry its id yet."""
+        if status not in DELIVERY_RANK or not provider_id:
+            return ReportOutcome.IGNORED
         now = self.clock.now()
         with self.sessions.begin() as session:
             message = repo.message_by_provider_id(session, provider_id=provider_id)
             if message is None:
-                return False
-            current = DELIVERY_RANK.get(message.delivery_status or "", -1)
-            if rank <= current:
-                return False
-            message.delivery_status = status
-            message.delivery_error = error_code or None
-            message.delivery_updated_at = now
-            detail = status + (f" (error {error_code})" if error_code else "")
-            history.record(
-                session,
-                message_id=message.id,
-                kind=EventKind.DELIVERY,
-                state=message.state,
-                at=now,
-                detail=detail,
-            )
-        log.info("delivery report", extra={"message_id": message.id, "delivery": status})
-        return True
+                session.add(
+                    EarlyDeliveryReport(
+                        provider_id=provider_id,
+                        status=status,
+                        error_code=error_code or None,
+                        received_at=now,
+                    )
+                )
+                outcome = ReportOutcome.KEPT
+            elif apply_status(session, message, status, error_code, now):
+                outcome = ReportOutcome.APPLIED
+            else:
+                outcome = ReportOutcome.STALE
+        log.info("delivery report", extra={"outcome": outcome.value, "delivery": status})
+        return outcome
 
     def inbound_text(
         self, *, from_phone: str, to_sender: str, body: str, provider_id: str | None
@@ -117,18 +140,17 @@ class ProviderReports:
                 if not stored:
                     continue  # a retried webhook: already handled
                 if kind == "opt_out":
+                    keyword = body.strip().upper()
                     repo.record_opt_out(
-                        session,
-                        clinic_id=clinic.id,
-                        phone=phone,
-                        source=body.strip().upper(),
-                        now=now,
+                        session, clinic_id=clinic.id, phone=phone, source=keyword, now=now
                     )
-                    repo.cancel_unsent_sms(
+                    # STOP ends texts, not aftercare: what is left goes by email, or to staff.
+                    reroute.stop_texts(
                         session,
+                        self.reroutes,
                         clinic_id=clinic.id,
                         phone=phone,
-                        reason=f"patient opted out of texts ({body.strip().upper()})",
+                        why=f"the patient opted out of texts ({keyword})",
                         now=now,
                     )
                 elif kind == "opt_in":
@@ -137,6 +159,55 @@ class ProviderReports:
                     reply = help_text(clinic.name, clinic.phone)
         log.info("inbound text", extra={"kind": kind, "clinics": len(clinics)})
         return InboundResult(kind, reply)
+
+
+def apply_status(
+    session: Session, message: Message, status: str, error_code: str | None, now: datetime
+) -> bool:
+    """Move the message's delivery status forward; False if the report is not newer."""
+    rank = DELIVERY_RANK[status]
+    if rank <= DELIVERY_RANK.get(message.delivery_status or "", -1):
+        return False
+    message.delivery_status = status
+    message.delivery_error = error_code or None
+    message.delivery_updated_at = now
+    history.record(
+        session,
+        message_id=message.id,
+        kind=EventKind.DELIVERY,
+        state=message.state,
+        at=now,
+        detail=status + (f" (error {error_code})" if error_code else ""),
+    )
+    return True
+
+
+def apply_early_reports(session: Session, *, now: datetime) -> tuple[int, int]:
+    """Apply kept reports whose id a message now carries; drop those too old to be ours.
+
+    Returns how many were applied and how many dropped as foreign.
+    """
+    matched = session.execute(
+        select(EarlyDeliveryReport, Message)
+        .join(Message, Message.provider_id == EarlyDeliveryReport.provider_id)
+        .order_by(EarlyDeliveryReport.id)
+        # Several workers sweep: each report is applied by one of them.
+        .with_for_update(of=EarlyDeliveryReport, skip_locked=True)
+    ).all()
+    for report, message in matched:
+        apply_status(session, message, report.status, report.error_code, report.received_at)
+        session.delete(report)
+    dropped = session.execute(
+        delete(EarlyDeliveryReport)
+        .where(EarlyDeliveryReport.received_at < now - EARLY_REPORT_KEEP)
+        .returning(EarlyDeliveryReport.id)
+    ).all()
+    if matched or dropped:
+        log.info(
+            "early delivery reports",
+            extra={"applied": len(matched), "dropped_as_foreign": len(dropped)},
+        )
+    return len(matched), len(dropped)
 
 
 def help_text(clinic_name: str, clinic_phone: str) -> str:

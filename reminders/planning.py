@@ -101,7 +101,7 @@ def _plan_step(
     # Usefulness runs from the natural time; a quiet-hours hold extends it, a late log does not.
     useful_from = natural
     if not skip and step.may_wait and clinic.quiet_hours:
-        held = _after_quiet_hours(due, clinic, zone)
+        held = after_quiet_hours(due, clinic, zone)
         if held != due:
             clock_24h = clinic.clock_24h
             notes.append(
@@ -112,9 +112,18 @@ def _plan_step(
             due = useful_from = held
     expires = _expiry(step, treatment_at, restriction, useful_from)
     if not skip:
-        skip = _unhelpful_skip(step, due, expires, zone, clinic)
-    values = _variables(policy, clinic, patient, treatment_at, restriction_end, due, zone)
-    is_sms = channel is ChannelKind.SMS
+        skip = unhelpful_reason(step, due, expires, zone, clinic)
+    subject, body = render_step(
+        step,
+        policy,
+        clinic,
+        channel=channel,
+        patient_name=patient.name,
+        treatment_at=treatment_at,
+        restriction=restriction,
+        at=due,
+        zone=zone,
+    )
     return PlannedStep(
         step_id=step.id,
         channel=channel,
@@ -122,11 +131,34 @@ def _plan_step(
         due_at=due,
         expires_at=expires,
         not_before=not_before,
-        subject=None if is_sms else render(step.email_subject, values).strip(),
-        body=render(step.sms if is_sms else step.email_body, values).strip(),
+        subject=subject,
+        body=body,
         skip_reason=skip,
         note="; ".join(notes) or None,
     )
+
+
+def render_step(
+    step: Step,
+    policy: Policy,
+    clinic: ClinicProfile,
+    *,
+    channel: ChannelKind,
+    patient_name: str,
+    treatment_at: datetime,
+    restriction: timedelta,
+    at: datetime,
+    zone: ZoneInfo,
+) -> tuple[str | None, str]:
+    """A step's subject (email only) and text, true for a message that goes at `at`.
+
+    `restriction` is the treatment's own length, as planned, which the clinic's
+    setting may have moved on from since.
+    """
+    values = _variables(policy, clinic, patient_name, treatment_at, restriction, at, zone)
+    if channel is ChannelKind.SMS:
+        return None, render(step.sms, values).strip()
+    return render(step.email_subject, values).strip(), render(step.email_body, values).strip()
 
 
 def _expiry(
@@ -157,9 +189,10 @@ def _late_skip(
     )
 
 
-def _unhelpful_skip(
+def unhelpful_reason(
     step: Step, due: datetime, expires: datetime | None, zone: ZoneInfo, clinic: ClinicProfile
 ) -> str | None:
+    """Why a step that would go at `due` is not worth sending: expired, or too little left."""
     if expires is None:
         return None
     if due >= expires:
@@ -175,7 +208,8 @@ def _unhelpful_skip(
     return None
 
 
-def _after_quiet_hours(due: datetime, clinic: ClinicProfile, zone: ZoneInfo) -> datetime:
+def after_quiet_hours(due: datetime, clinic: ClinicProfile, zone: ZoneInfo) -> datetime:
+    """`due`, or the end of the quiet hours it falls in (in `zone`)."""
     quiet = clinic.quiet_hours
     assert quiet is not None
     if not in_span(due.astimezone(zone).time(), quiet.start, quiet.end):
@@ -186,14 +220,15 @@ def _after_quiet_hours(due: datetime, clinic: ClinicProfile, zone: ZoneInfo) -> 
 def _variables(
     policy: Policy,
     clinic: ClinicProfile,
-    patient: PatientProfile,
+    patient_name: str,
     treatment_at: datetime,
-    restriction_end: datetime,
+    restriction: timedelta,
     due: datetime,
     zone: ZoneInfo,
 ) -> dict[str, str]:
-    name = patient.name if clinic.show_patient_name else ""
+    name = patient_name if clinic.show_patient_name else ""
     clock_24h = clinic.clock_24h
+    restriction_end = treatment_at + restriction
     return {
         "clinic_name": clinic.name,
         "clinic_phone": clinic.phone_display,
@@ -201,7 +236,7 @@ def _variables(
         "patient_name": name,
         "greeting": f"Hi {name}, " if name else "",
         "salutation": f"Dear {name}," if name else "Hello,",
-        "restriction": describe_duration(clinic.restriction),
+        "restriction": describe_duration(restriction),
         "remaining": describe_duration(max(restriction_end - due, timedelta(0))),
         "until": format_clock_relative(restriction_end, due, zone, clock_24h=clock_24h),
         "treatment_time": format_clock_relative(treatment_at, due, zone, clock_24h=clock_24h),

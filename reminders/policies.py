@@ -104,6 +104,9 @@ class Policy:
     steps: tuple[Step, ...]
     path: Path
 
+    def step(self, step_id: str) -> Step | None:
+        return next((step for step in self.steps if step.id == step_id), None)
+
 
 @dataclass(frozen=True)
 class Problem:

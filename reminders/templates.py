@@ -14,7 +14,7 @@ VARIABLES: dict[str, str] = {
     "greeting": "'Hi <name>, ' if the clinic opts in to names, else empty",
     "salutation": "'Dear <name>,' if the clinic opts in to names, else 'Hello,'",
     "restriction": "the clinic's restriction length in words, e.g. '4 hours'",
-    "remaining": "restriction time left when the message is planned to go, in words",
+    "remaining": "restriction time left when the message goes, in words",
     "until": "local time the restriction ends, e.g. '6:30 PM'",
     "treatment_time": "local time of the treatment, e.g. '2:30 PM'",
 }

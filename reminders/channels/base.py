@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from reminders.domain import ChannelKind
@@ -22,6 +23,8 @@ class Outgoing:
     # The clinic's own SMS sender, if it has one; else the channel's default.
     sms_from: str | None = None
     messaging_service_sid: str | None = None
+    # How long the provider may still deliver it: after that it is no longer true.
+    valid_for: timedelta | None = None
 
 
 @dataclass(frozen=True)

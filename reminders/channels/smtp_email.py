@@ -1,8 +1,11 @@
 """Email through an SMTP relay with smtplib: STARTTLS or implicit TLS, optional login.
 
 Replies map by SMTP class: 4xx is a temporary refusal (retry), 5xx permanent.
-A dropped connection or timeout is transient. The Message-ID names our message
-row, so a bounce or a reply can be traced back to it.
+A 4xx to one recipient (greylisting, a full mailbox) is that message's alone:
+it is retried without holding up the others. A refused login is our settings'
+fault: the queue waits for the fix. A dropped connection or timeout is
+transient. The Message-ID names our message row, so a bounce or a reply can
+be traced back to it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from reminders.channels.base import Outgoing, Receipt
-from reminders.errors import ChannelError
+from reminders.errors import ChannelError, FaultScope
 from reminders.settings import SmtpSettings
 
 
@@ -30,21 +33,11 @@ class SmtpEmailChannel:
             with self._connect() as smtp:
                 self._login(smtp)
                 refused = smtp.send_message(message)
-        except smtplib.SMTPAuthenticationError as exc:
-            # Our login is wrong, not the message: wait for the fix, do not fail the queue.
-            raise ChannelError(
-                f"SMTP {exc.smtp_code}: login refused", permanent=False, code=str(exc.smtp_code)
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            raise _by_code(min(codes) if codes else 550, "recipient refused") from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _by_code(exc.smtp_code, "refused") from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise ChannelError(f"SMTP unreachable: {type(exc).__name__}", permanent=False) from exc
+            raise error_for(exc) from exc
         if refused:
             code = min(code for code, _ in refused.values())
-            raise _by_code(code, "recipient refused")
+            raise _by_code(code, "recipient refused", scope=FaultScope.MESSAGE)
         return Receipt(str(message["Message-ID"]))
 
     def _compose(self, outgoing: Outgoing) -> EmailMessage:
@@ -80,9 +73,37 @@ class SmtpEmailChannel:
             smtp.login(self.settings.username, self.settings.secret() or "")
 
 
-def _by_code(code: int, what: str) -> ChannelError:
+def error_for(exc: smtplib.SMTPException | OSError) -> ChannelError:
+    """What an smtplib failure means, as the worker reads it."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        # Our login is wrong, not the message: wait for the fix, do not fail the queue.
+        return ChannelError(
+            f"SMTP {exc.smtp_code}: login refused",
+            permanent=False,
+            code=str(exc.smtp_code),
+            scope=FaultScope.CONFIGURATION,
+        )
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        # The relay will not send from our address: our settings, not the message.
+        return ChannelError(
+            f"SMTP {exc.smtp_code}: sender address refused",
+            permanent=False,
+            code=str(exc.smtp_code),
+            scope=FaultScope.CONFIGURATION if exc.smtp_code >= 500 else FaultScope.CHANNEL,
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return _by_code(min(codes) if codes else 550, "recipient refused", scope=FaultScope.MESSAGE)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _by_code(exc.smtp_code, "refused")
+    return ChannelError(f"SMTP unreachable: {type(exc).__name__}", permanent=False)
+
+
+def _by_code(code: int, what: str, *, scope: FaultScope = FaultScope.CHANNEL) -> ChannelError:
     if 400 <= code < 500:
-        return ChannelError(f"SMTP {code}: {what} (temporary)", permanent=False, code=str(code))
+        return ChannelError(
+            f"SMTP {code}: {what} (temporary)", permanent=False, code=str(code), scope=scope
+        )
     # 5xx on the recipient: the address cannot take mail; other 5xx: refused for good.
     return ChannelError(
         f"SMTP {code}: {what}", permanent=True, code=str(code), bad_recipient=code in (550, 553)

@@ -8,9 +8,13 @@ Error codes mapped here (twilio.com/docs/api/errors):
 - 21211 invalid To, 21614 To is not a mobile number, 21612 cannot route to
   To, 21408 region not enabled: permanent, the recipient cannot take SMS.
 - 21610 recipient unsubscribed (sent STOP): permanent, and an opt-out.
-- 20003 / 401 credentials refused: transient. Our configuration is wrong,
-  not the message; failing every queued message would lose them.
+- 20003 / 401 credentials refused: transient, and ours. Our configuration is
+  wrong, not the message: the queue waits for the fix, attempts uncounted.
 - 21617 body too long, other 4xx: permanent.
+
+Every text carries ValidityPeriod, what is left of its step's usefulness, so
+a text Twilio or a carrier could only deliver late is dropped instead (it is
+then reported undelivered, with error 30036 or similar).
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from reminders.channels.base import Outgoing, Receipt
-from reminders.errors import ChannelError
+from reminders.errors import ChannelError, FaultScope
 from reminders.ratelimit import SendRateLimiter
 from reminders.settings import TwilioSettings
 
 BAD_RECIPIENT = {21211, 21612, 21614, 21408, 21606}
+# Twilio keeps a queued message for at most this long (its default, 10 hours).
+MAX_VALIDITY_SECONDS = 36000
 OPTED_OUT = 21610
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
@@ -79,10 +85,11 @@ class TwilioSmsChannel:
                 to=outgoing.to,
                 body=outgoing.body,
                 status_callback=self._status_callback(),
+                validity_period=validity_period(outgoing),
                 **sender,
             )
         except TwilioRestException as exc:
-            raise _mapped(exc, retry_after=self._retry_after()) from exc
+            raise error_for(exc, retry_after=self._retry_after()) from exc
         except RequestException as exc:
             # Timeout or dropped connection: the request may or may not have arrived.
             raise ChannelError(
@@ -112,7 +119,17 @@ class TwilioSmsChannel:
             return None
 
 
-def _mapped(exc: TwilioRestException, *, retry_after: float | None) -> ChannelError:
+def validity_period(outgoing: Outgoing) -> int:
+    """Whole seconds Twilio may keep the text queued: what is left of its usefulness,
+    within the 1 to 36000 that Twilio accepts."""
+    if outgoing.valid_for is None:
+        return MAX_VALIDITY_SECONDS
+    seconds = int(outgoing.valid_for.total_seconds())
+    return max(1, min(MAX_VALIDITY_SECONDS, seconds))
+
+
+def error_for(exc: TwilioRestException, *, retry_after: float | None) -> ChannelError:
+    """What a refusal from Twilio means, as the worker reads it."""
     code = int(exc.code) if exc.code else None
     # Twilio's message can echo the number; keep only the code and status.
     what = f"Twilio {exc.status}" + (f" error {code}" if code else "")
@@ -123,7 +140,12 @@ def _mapped(exc: TwilioRestException, *, retry_after: float | None) -> ChannelEr
     if exc.status in (401, 403) or code == 20003:
         # Our credentials are wrong: every message would fail. Wait for the fix
         # (the worker pauses the channel) instead of failing the queue.
-        return ChannelError(f"{what}: credentials refused", permanent=False, code=str(code or 401))
+        return ChannelError(
+            f"{what}: credentials refused",
+            permanent=False,
+            code=str(code or 401),
+            scope=FaultScope.CONFIGURATION,
+        )
     if exc.status >= 500:
         return ChannelError(
             f"{what}: server error (may have been processed)",

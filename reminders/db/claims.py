@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
+    Text,
     any_,
     bindparam,
     func,
@@ -78,9 +79,17 @@ class ClaimedMessage(NamedTuple):
     channel: ChannelKind
     subject: str | None
     body: str
+    due_at: datetime
     not_before: datetime | None
     expires_at: datetime | None
     attempts: int
+    policy_version: str
+    treatment_type: str
+    performed_at: datetime
+    restriction: str  # the treatment's, as planned
+    patient_id: int
+    patient_name: str
+    patient_timezone: str | None
     phone: str | None
     email: str | None
     sms_consent: bool
@@ -88,6 +97,7 @@ class ClaimedMessage(NamedTuple):
     # about a second at most before the send; a STOP arriving after the claim
     # cancels the claimed text before it starts (see start_sends).
     opted_out: bool
+    clinic_updated_at: datetime  # which version of the clinic's settings to write with
     sms_from: str | None
     messaging_service_sid: str | None
 
@@ -153,13 +163,22 @@ _CLAIMED_ROWS = (
         messages.c.channel,
         messages.c.subject,
         messages.c.body,
+        messages.c.due_at,
         messages.c.not_before,
         messages.c.expires_at,
         messages.c.attempts,
+        messages.c.policy_version,
+        treatments.c.treatment_type,
+        treatments.c.performed_at,
+        treatments.c.restriction,
+        patients.c.id,
+        patients.c.name,
+        patients.c.timezone,
         patients.c.phone,
         patients.c.email,
         patients.c.sms_consent_at.is_not(None),
         opt_outs.c.id.is_not(None),
+        clinics.c.updated_at,
         clinics.c.sms_from,
         clinics.c.messaging_service_sid,
     )
@@ -243,10 +262,12 @@ _MARK_SENT = {
         """
         UPDATE messages
         SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
+            sent_subject = v.subject, sent_body = v.body,
             updated_at = v.sent_time, lease_until = NULL, last_error = NULL, claim_token = NULL
         FROM (
             SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS receipt,
-                   json_extract(value, '$[2]') AS sent_time
+                   json_extract(value, '$[2]') AS sent_time,
+                   json_extract(value, '$[3]') AS subject, json_extract(value, '$[4]') AS body
             FROM json_each(:rows)
         ) AS v
         WHERE messages.id = v.id AND messages.claim_token = :token AND +messages.state = :sending
@@ -257,10 +278,12 @@ _MARK_SENT = {
         """
         UPDATE messages
         SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
+            sent_subject = v.subject, sent_body = v.body,
             updated_at = v.sent_time, lease_until = NULL, last_error = NULL,
             claim_token = NULL
         FROM unnest(CAST(:ids AS integer[]), CAST(:receipts AS varchar[]),
-                    CAST(:times AS timestamptz[])) AS v(id, receipt, sent_time)
+                    CAST(:times AS timestamptz[]), CAST(:subjects AS text[]),
+                    CAST(:bodies AS text[])) AS v(id, receipt, sent_time, subject, body)
         WHERE messages.id = v.id AND messages.claim_token = :token
           AND messages.state = :sending
         RETURNING messages.id
@@ -269,8 +292,22 @@ _MARK_SENT = {
         bindparam("ids", type_=ARRAY(Integer())),
         bindparam("receipts", type_=ARRAY(String())),
         bindparam("times", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("subjects", type_=ARRAY(Text())),
+        bindparam("bodies", type_=ARRAY(Text())),
     ),
 }
+
+
+class SentMessage(NamedTuple):
+    """A send the provider accepted, to record."""
+
+    message_id: int
+    provider_id: str
+    sent_at: datetime
+    # The text as it went, where it differs from the planned one; None: as planned.
+    subject: str | None = None
+    body: str | None = None
+    detail: str | None = None  # for its history
 
 
 def start_sends(
@@ -291,7 +328,7 @@ def start_sends(
 
 
 def settle_sent(
-    session: Session, *, token: str, sent: Sequence[tuple[int, str, datetime]], worker: str
+    session: Session, *, token: str, sent: Sequence[SentMessage], worker: str
 ) -> set[int]:
     """Record many sends at once, each fenced by the claim token; returns those recorded.
 
@@ -304,20 +341,24 @@ def settle_sent(
     common: dict[str, object] = {"token": token, "sent": SENT, "sending": SENDING}
     if dialect.name == "postgresql":
         params = common | {
-            "ids": [message_id for message_id, _, _ in sent],
-            "receipts": [receipt for _, receipt, _ in sent],
-            "times": [at for _, _, at in sent],
+            "ids": [s.message_id for s in sent],
+            "receipts": [s.provider_id for s in sent],
+            "times": [s.sent_at for s in sent],
+            "subjects": [s.subject for s in sent],
+            "bodies": [s.body for s in sent],
         }
     else:
-        rows = json.dumps([(i, receipt, sqlite_time(at)) for i, receipt, at in sent])
+        rows = json.dumps(
+            [(s.message_id, s.provider_id, sqlite_time(s.sent_at), s.subject, s.body) for s in sent]
+        )
         params = common | {"rows": rows}
     recorded = set(session.scalars(_MARK_SENT[dialect.name], params).all())
     history.record_rows(
         session,
         [
-            event_row(message_id, EventKind.SENT, SENT, at, worker=worker)
-            for message_id, _, at in sent
-            if message_id in recorded
+            event_row(s.message_id, EventKind.SENT, SENT, s.sent_at, s.detail, worker)
+            for s in sent
+            if s.message_id in recorded
         ],
     )
     return recorded

@@ -106,6 +106,7 @@ class Treatment(Base):
     messages: Mapped[list[Message]] = relationship(
         back_populates="treatment", order_by="Message.id", lazy="selectin"
     )
+    alerts: Mapped[list[Alert]] = relationship(order_by="Alert.id", lazy="selectin", viewonly=True)
 
     __table_args__ = (Index("ix_treatments_clinic_performed", "clinic_id", "performed_at"),)
 
@@ -135,6 +136,10 @@ class Message(Base):
     not_before: Mapped[datetime | None]  # never sent before
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    # The text as it went, where it differs from the planned one above (written
+    # anew at send time because it went late, or from a newer policy).
+    sent_subject: Mapped[str | None] = mapped_column(Text)
+    sent_body: Mapped[str | None] = mapped_column(Text)
     policy_version: Mapped[str] = mapped_column(String(60))
     note: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped, failed or cancelled
@@ -246,3 +251,58 @@ class InboundMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(12))  # opt_out, opt_in, help, reply
     received_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """Something staff must act on, kept until someone acknowledges it: a patient the
+    service can no longer reach ("needs a call"), with what they will miss."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    treatment_id: Mapped[int | None] = mapped_column(ForeignKey("treatments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+
+    __table_args__ = (
+        # The open alerts of a clinic: the desk's list.
+        Index(
+            "ix_alerts_open_clinic",
+            "clinic_id",
+            "created_at",
+            sqlite_where=text("acknowledged_at IS NULL"),
+            postgresql_where=text("acknowledged_at IS NULL"),
+        ),
+    )
+
+
+class EarlyDeliveryReport(Base):
+    """A delivery report for a provider id no message carries yet: it arrived before
+    the worker recorded the send. Applied when the id lands; dropped as foreign if it
+    never does."""
+
+    __tablename__ = "early_delivery_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime]
+
+
+class ChannelProblem(Base):
+    """A channel waiting on our own settings (credentials refused): shown to staff until
+    a send on it succeeds again."""
+
+    __tablename__ = "channel_problems"
+
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    problem: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime]
+    retry_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

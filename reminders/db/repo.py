@@ -20,12 +20,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from reminders.db import history
 from reminders.db.models import (
     PENDING_ROW,
     SENDING_ROW,
+    Alert,
+    ChannelProblem,
     Clinic,
     IdempotencyKey,
     InboundMessage,
@@ -34,7 +36,7 @@ from reminders.db.models import (
     SmsOptOut,
     Treatment,
 )
-from reminders.domain import EventKind, MessageState
+from reminders.domain import AlertKind, EventKind, MessageState
 
 PENDING = MessageState.PENDING.value
 SENDING = MessageState.SENDING.value
@@ -335,14 +337,154 @@ def remove_opt_out(session: Session, *, clinic_id: int, phone: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def cancel_unsent_sms(
-    session: Session, *, clinic_id: int, phone: str, reason: str, now: datetime
+def cancel_unsent_texts(
+    session: Session,
+    *,
+    clinic_id: int,
+    phone: str | None = None,
+    patient_id: int | None = None,
+    reason: str,
+    now: datetime,
 ) -> list[int]:
-    """Cancel every text to this phone from this clinic not yet handed to the provider."""
-    patients = select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.phone == phone)
+    """Cancel the clinic's texts not yet handed to the provider: to every patient on a
+    phone, or to one patient."""
+    if patient_id is not None:
+        patients = select(Patient.id).where(
+            Patient.clinic_id == clinic_id, Patient.id == patient_id
+        )
+    else:
+        patients = select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.phone == phone)
     treatments = select(Treatment.id).where(Treatment.patient_id.in_(patients))
     texts = and_(Message.treatment_id.in_(treatments), Message.channel == "sms", _not_handed_over())
     return _cancel(session, texts, reason=reason, now=now)
+
+
+def messages_with_treatments(session: Session, *, ids: Sequence[int]) -> Sequence[Message]:
+    """Messages with their treatment, patient and clinic, in id order."""
+    if not ids:
+        return []
+    return session.scalars(
+        select(Message)
+        .where(Message.id.in_(ids))
+        .options(
+            joinedload(Message.treatment).joinedload(Treatment.patient),
+            joinedload(Message.treatment).joinedload(Treatment.clinic),
+        )
+        .order_by(Message.id)
+    ).all()
+
+
+def live_steps(
+    session: Session, *, treatment_ids: Sequence[int], channel: str
+) -> set[tuple[int, str]]:
+    """(treatment, step) pairs with a message on `channel` that is still to go or went."""
+    rows = session.execute(
+        select(Message.treatment_id, Message.step_id).where(
+            Message.treatment_id.in_(treatment_ids),
+            Message.channel == channel,
+            Message.state.in_([PENDING, SENDING, MessageState.SENT.value]),
+        )
+    )
+    return {(treatment_id, step_id) for treatment_id, step_id in rows}
+
+
+def raise_alert(
+    session: Session,
+    *,
+    clinic_id: int,
+    treatment_id: int | None,
+    kind: AlertKind,
+    detail: str,
+    now: datetime,
+) -> Alert:
+    """Open an alert for staff; one already open of the kind for the treatment gains the
+    new detail instead, so the desk sees one entry per patient."""
+    open_alert = session.scalars(
+        select(Alert).where(
+            Alert.clinic_id == clinic_id,
+            Alert.treatment_id == treatment_id,
+            Alert.kind == kind.value,
+            Alert.acknowledged_at.is_(None),
+        )
+    ).first()
+    if open_alert is not None:
+        if detail not in open_alert.detail:
+            open_alert.detail = f"{open_alert.detail}\n{detail}"
+        open_alert.updated_at = now
+        return open_alert
+    alert = Alert(
+        clinic_id=clinic_id,
+        treatment_id=treatment_id,
+        kind=kind.value,
+        detail=detail,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def open_alerts(session: Session, *, clinic_id: int, limit: int) -> Sequence[Alert]:
+    """The clinic's alerts nobody has acknowledged yet, oldest first."""
+    return session.scalars(
+        select(Alert)
+        .where(Alert.clinic_id == clinic_id, Alert.acknowledged_at.is_(None))
+        .order_by(Alert.created_at, Alert.id)
+        .limit(limit)
+    ).all()
+
+
+def acknowledge_alert(
+    session: Session, *, clinic_id: int, alert_id: int, by: str, now: datetime
+) -> Alert | None:
+    alert = session.scalars(
+        select(Alert).where(Alert.id == alert_id, Alert.clinic_id == clinic_id)
+    ).one_or_none()
+    if alert is not None and alert.acknowledged_at is None:
+        alert.acknowledged_at = now
+        alert.acknowledged_by = by
+        alert.updated_at = now
+    return alert
+
+
+def set_channel_problem(
+    session: Session, *, channel: str, problem: str, now: datetime, retry_at: datetime | None
+) -> None:
+    row = session.get(ChannelProblem, channel)
+    if row is None:
+        session.add(
+            ChannelProblem(
+                channel=channel, problem=problem, since=now, retry_at=retry_at, updated_at=now
+            )
+        )
+        return
+    row.problem, row.retry_at, row.updated_at = problem, retry_at, now
+
+
+def clear_channel_problem(session: Session, *, channel: str) -> None:
+    session.execute(delete(ChannelProblem).where(ChannelProblem.channel == channel))
+
+
+def channel_problems(session: Session) -> Sequence[ChannelProblem]:
+    return session.scalars(select(ChannelProblem).order_by(ChannelProblem.channel)).all()
+
+
+def waiting_count(session: Session, *, clinic_id: int, channel: str, now: datetime) -> int:
+    """How many of the clinic's messages on `channel` are due and waiting to go."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.clinic_id == clinic_id,
+                Message.channel == channel,
+                Message.state == PENDING_ROW,
+                Message.send_after <= now,
+            )
+        )
+        or 0
+    )
 
 
 def message_by_provider_id(session: Session, *, provider_id: str) -> Message | None:
@@ -386,10 +528,12 @@ def delivery_problems(
         select(Message)
         .where(
             Message.clinic_id == clinic_id,
-            Message.updated_at >= since,
             or_(
-                Message.state == MessageState.FAILED.value,
-                Message.delivery_status.in_(["undelivered", "failed"]),
+                and_(Message.state == MessageState.FAILED.value, Message.updated_at >= since),
+                and_(
+                    Message.delivery_status.in_(["undelivered", "failed"]),
+                    Message.delivery_updated_at >= since,
+                ),
             ),
         )
         .options(selectinload(Message.treatment).joinedload(Treatment.patient))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ def outgoing(
     message_id: int = 1,
     sms_from: str | None = None,
     service: str | None = None,
+    valid_for: timedelta | None = None,
 ) -> Outgoing:
     return Outgoing(
         message_id=message_id,
@@ -51,6 +53,7 @@ def outgoing(
         clinic_id=1,
         sms_from=sms_from,
         messaging_service_sid=service,
+        valid_for=valid_for,
     )
 
 
@@ -104,7 +107,12 @@ def test_fake_refuses_what_the_document_does_not_allow(twilio: FakeTwilio) -> No
         ({"To": PHONE, "Body": BODY}, {}, 400, 21603),  # no sender
         ({"To": PHONE, "From": DEFAULT_FROM}, {}, 400, 21602),  # no content
         ({**ok, "Colour": "blue"}, {}, 400, 20001),  # not in CreateMessageRequest
-        ({**ok, "ValidityPeriod": "soon"}, {}, 400, 20001),  # integer
+        (
+            {**ok, "ValidityPeriod": "soon"},
+            {},
+            400,
+            21624,
+        ),  # integer (invalid validity period value)
         ({**ok, "MessagingServiceSid": "MG123"}, {}, 400, 20001),  # pattern
         ({**ok, "StatusCallback": "not a url"}, {}, 400, 20001),  # format uri
         ({**ok, "To": "12"}, {}, 400, 21211),
@@ -135,7 +143,7 @@ def test_fake_refuses_what_the_document_does_not_allow(twilio: FakeTwilio) -> No
 def test_send_returns_the_message_sid_and_twilio_sees_the_documented_fields(
     twilio: FakeTwilio, twilio_settings: TwilioSettings
 ) -> None:
-    receipt = TwilioSmsChannel(twilio_settings).send(outgoing())
+    receipt = TwilioSmsChannel(twilio_settings).send(outgoing(valid_for=timedelta(hours=2)))
 
     [request] = twilio.received
     assert request.status == 201
@@ -148,7 +156,27 @@ def test_send_returns_the_message_sid_and_twilio_sees_the_documented_fields(
         "From": [DEFAULT_FROM],
         "Body": [BODY],
         "StatusCallback": [PUBLIC_BASE_URL + "/webhooks/twilio/status"],
+        "ValidityPeriod": ["7200"],
     }
+
+
+@pytest.mark.parametrize(
+    ("valid_for", "expected"),
+    [
+        (None, 36000),  # no expiry: Twilio's longest, which is also its default
+        (timedelta(minutes=12, seconds=30.9), 750),  # whole seconds, never more than is left
+        (timedelta(hours=12), 36000),  # capped to the longest Twilio accepts
+        (timedelta(seconds=0.4), 1),  # the shortest Twilio accepts
+    ],
+    ids=["none", "12m30s", "12h", "under-1s"],
+)
+def test_every_text_carries_what_is_left_of_its_validity_within_twilios_bounds(
+    twilio: FakeTwilio, twilio_settings: TwilioSettings, valid_for: timedelta | None, expected: int
+) -> None:
+    TwilioSmsChannel(twilio_settings).send(outgoing(valid_for=valid_for))
+    [request] = twilio.received
+    assert request.status == 201
+    assert request.validity_period == expected
 
 
 def test_without_a_public_url_no_status_callback_is_asked_for(

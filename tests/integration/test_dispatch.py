@@ -393,8 +393,8 @@ def test_retry_that_would_land_after_expiry_is_skipped_instead(
 ) -> None:
     treatment = log(app)
     avoid_id = step_ids(app, treatment.id)["avoid"]
-    clock.advance(RESTRICTION - timedelta(seconds=10))  # 10 s left; a retry waits >= 15 s
-    channel.fail_next(transient("provider busy"))
+    clock.advance(RESTRICTION - timedelta(minutes=20))  # 20 minutes left; the retry waits 30
+    channel.fail_next(transient("provider busy", retry_after=30 * 60))
     report = dispatcher(app, channel).dispatch_due()
     assert (report.skipped, report.retried) == (1, 0)
     skipped = message(app, avoid_id)
@@ -441,11 +441,11 @@ def test_message_that_expires_while_its_batch_is_being_sent_is_skipped(
     first, second = log_many(app, 2)
     first_avoid = step_ids(app, first)["avoid"]
     second_avoid = step_ids(app, second)["avoid"]
-    clock.advance(RESTRICTION - timedelta(seconds=30))  # both avoids still due, 30 s left
+    clock.advance(RESTRICTION - timedelta(minutes=16))  # both avoids still worth sending
 
     def slow_first_send(outgoing: Outgoing) -> None:
         if outgoing.message_id == first_avoid:
-            clock.advance(timedelta(minutes=1))  # the restriction ends during this send
+            clock.advance(timedelta(minutes=2))  # under 15 minutes are left after this send
 
     channel.before_send = slow_first_send
     dispatcher(app, channel).dispatch_due()
@@ -453,7 +453,9 @@ def test_message_that_expires_while_its_batch_is_being_sent_is_skipped(
     assert second_avoid not in channel.sent_ids()
     stale = message(app, second_avoid)
     assert stale.state == MessageState.SKIPPED.value
-    assert stale.reason == EXPIRED
+    assert stale.reason == (
+        "only 14 minutes left when it could be sent, under the 15 minutes worth a message"
+    )
     assert stale.events[-2:][0].kind == "claimed"
     assert stale.events[-1].kind == "skipped"
 

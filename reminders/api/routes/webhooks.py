@@ -44,7 +44,9 @@ SignedForm = Annotated[FormData, Depends(signed_form)]
 
 
 def _reports(ctx: ApiContext) -> ProviderReports:
-    return ProviderReports(sessions=ctx.app.sessions, clock=ctx.app.clock)
+    return ProviderReports(
+        sessions=ctx.app.sessions, clock=ctx.app.clock, reroutes=ctx.app.reroutes
+    )
 
 
 def _field(form: FormData, name: str) -> str:
