@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,17 +92,28 @@ def _worker(application: App) -> Worker:
     )
 
 
-def _run_api(application: App) -> None:
+def _run_api(application: App, on_listening: Callable[[], None] = lambda: None) -> None:
     import uvicorn  # deferred: only the API commands need it
 
     from reminders.api.app import create_app
 
     settings = application.settings.api
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, calling back once it accepts connections."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                on_listening()
+                err.print(
+                    f"reminders: API on http://{settings.host}:{settings.port}/docs; Ctrl-C to stop"
+                )
+
     config = uvicorn.Config(
         create_app(application), host=settings.host, port=settings.port, log_config=None
     )
-    server = uvicorn.Server(config)
-    err.print(f"reminders: API on http://{settings.host}:{settings.port}/docs; Ctrl-C to stop")
+    server = Server(config)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal
     # again for the handler it found; ours ignores it so the worker can stop
     # cleanly too and the process exits 0.
@@ -123,9 +135,10 @@ def serve(log_level: LogLevel = "INFO") -> None:
     configure_logging(log_level)
     with _app() as application:
         worker = _worker(application)
-        worker.start()
         try:
-            _run_api(application)  # returns once uvicorn has handled SIGTERM or Ctrl-C
+            # Sending starts once the API listens: Twilio's first status callbacks
+            # (to the API) can then never be refused.
+            _run_api(application, on_listening=worker.start)  # returns after SIGTERM or Ctrl-C
         finally:
             worker.stop()
 
@@ -235,17 +248,39 @@ def list_messages(
 def failures(
     hours: Annotated[int, typer.Option(min=1, max=24 * 90, help="How far back to look.")] = 24,
 ) -> None:
-    """Messages that failed or were not delivered: the desk should call these patients."""
+    """Who to call, messages that failed or were not delivered, and channels waiting on
+    their settings."""
     with _app() as application:
-        since = application.clock.now() - timedelta(hours=hours)
-        problems = application.service.delivery_problems(application.clinic.id, since=since)
-        out.print(
-            views.failures_table(
-                problems, application.clinic_zone, title=f"failed or undelivered, last {hours} h"
-            )
+        service, clinic_id, zone = (
+            application.service,
+            application.clinic.id,
+            application.clinic_zone,
         )
-        if not problems:
-            out.print("No failed or undelivered messages.")
+        waiting = service.channel_problems()
+        if waiting:
+            out.print(views.channel_problems_view(waiting, zone))
+        alerts = service.needs_call(clinic_id)
+        if alerts:
+            out.print(views.needs_call_table(alerts, zone))
+        since = application.clock.now() - timedelta(hours=hours)
+        problems = service.delivery_problems(clinic_id, since=since)
+        if problems:
+            out.print(
+                views.failures_table(problems, zone, title=f"failed or undelivered, last {hours} h")
+            )
+        if not (waiting or alerts or problems):
+            out.print(f"Nobody to call; no failed or undelivered messages in {hours} h.")
+
+
+@app.command()
+def acknowledge(
+    alert_id: Annotated[int, typer.Argument(help="The alert's number, as `failures` lists it.")],
+    by: Annotated[str, typer.Option(help="Who called the patient or dealt with it.")],
+) -> None:
+    """Mark a "needs a call" alert as dealt with."""
+    with _app() as application:
+        alert = application.service.acknowledge(application.clinic.id, alert_id, by=by)
+        out.print(f"Alert {alert.id} acknowledged by {alert.acknowledged_by}.")
 
 
 @app.command()

@@ -17,9 +17,9 @@ from reminders.clinics import ClinicProfiles, clinic_settings_of
 from reminders.clock import Clock
 from reminders.db import plans, repo
 from reminders.db.engine import read_only_sessions
-from reminders.db.models import Clinic, Message, Treatment
+from reminders.db.models import Alert, ChannelProblem, Clinic, Message, Treatment
 from reminders.domain import ClinicProfile, EventKind, MessageState, PatientProfile, TreatmentStatus
-from reminders.errors import ConflictError, NotFoundError
+from reminders.errors import ConflictError, InputError, NotFoundError
 from reminders.inputs import check_treatment_time
 from reminders.intake import TreatmentInput
 from reminders.patients import patient_profile_of
@@ -32,6 +32,9 @@ from reminders.settings import ClinicSettings
 class CancelResult:
     cancelled: list[int]  # message ids that will not be sent
     in_flight: list[int]  # message ids already being handed to a provider
+
+
+MAX_ACTOR = 80  # who acknowledged an alert, as stored
 
 
 class ReminderService:
@@ -264,6 +267,31 @@ class ReminderService:
         """Messages that failed, or that the provider could not deliver, since `since`."""
         with self.reads() as session:
             return repo.delivery_problems(session, clinic_id=clinic_id, since=since, limit=limit)
+
+    def needs_call(self, clinic_id: int, *, limit: int = 200) -> Sequence[Alert]:
+        """Open alerts: patients the service can no longer reach, oldest first."""
+        with self.reads() as session:
+            return repo.open_alerts(session, clinic_id=clinic_id, limit=limit)
+
+    def acknowledge(self, clinic_id: int, alert_id: int, *, by: str) -> Alert:
+        """Mark an alert as dealt with; acknowledging it again changes nothing."""
+        by = " ".join(by.split())
+        if not by:
+            raise InputError("by", "is required: who dealt with it")
+        if len(by) > MAX_ACTOR:
+            raise InputError("by", f"is longer than {MAX_ACTOR} characters")
+        with self.sessions.begin() as session:
+            alert = repo.acknowledge_alert(
+                session, clinic_id=clinic_id, alert_id=alert_id, by=by, now=self.clock.now()
+            )
+            if alert is None:
+                raise NotFoundError(f"alert {alert_id} not found")
+            return alert
+
+    def channel_problems(self) -> Sequence[ChannelProblem]:
+        """Channels waiting for the deployment's settings to be fixed (every clinic's)."""
+        with self.reads() as session:
+            return repo.channel_problems(session)
 
     def recent(self, clinic_id: int, *, days: int = 7, limit: int = 200) -> Sequence[Message]:
         """Messages still to go, and those settled in the last `days`."""

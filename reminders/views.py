@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from reminders.db.models import ApiKey, Clinic, Message, Treatment
+from reminders.db.models import Alert, ApiKey, ChannelProblem, Clinic, Message, Treatment
 from reminders.localtime import format_staff
 from reminders.planning import Plan
 from reminders.policies import Policy, Problem, step_times
@@ -118,6 +118,15 @@ def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
     )
     if treatment.cancel_reason:
         header.append(f"\ncancelled: {treatment.cancel_reason}", style="dim")
+    for alert in treatment.alerts:
+        if alert.acknowledged_at is None:
+            header.append(f"\nNEEDS A CALL (alert {alert.id}): {alert.detail}", style="bold red")
+        else:
+            header.append(
+                f"\nneeded a call (alert {alert.id}, acknowledged by {alert.acknowledged_by} "
+                f"{format_staff(alert.acknowledged_at, zone)}): {alert.detail}",
+                style="dim",
+            )
     table = Table(title="messages", show_lines=True)
     for column in (
         "msg",
@@ -147,7 +156,16 @@ def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
             str(m.attempts),
             history,
         )
-    return Group(Panel(header), table)
+    rewritten = [
+        Panel(
+            f"Subject: {m.sent_subject}\n\n{m.sent_body}" if m.sent_subject else m.sent_body,
+            title=f"message {m.id} as sent (the plan above was written for its due time)",
+            title_align="left",
+        )
+        for m in treatment.messages
+        if m.sent_body
+    ]
+    return Group(Panel(header), table, *rewritten)
 
 
 def policy_summary(policy: Policy) -> Table:
@@ -221,6 +239,38 @@ def sms_cost_table(policy: Policy, reports: Sequence[SmsReport], budget: int) ->
             longest,
         )
     return table
+
+
+def needs_call_table(alerts: Sequence[Alert], zone: ZoneInfo) -> Table:
+    """Patients the service can no longer reach: call them, then acknowledge the alert."""
+    table = Table(title="needs a call (acknowledge with `reminders acknowledge ID`)")
+    for column in ("alert", "treatment", "patient", "contact", "since", "what they will miss"):
+        table.add_column(column, overflow="fold")
+    for alert in alerts:
+        patient = alert.treatment.patient if alert.treatment else None
+        table.add_row(
+            str(alert.id),
+            str(alert.treatment_id or "-"),
+            patient.name if patient else "-",
+            ", ".join(c for c in (patient.phone, patient.email) if c) if patient else "-",
+            format_staff(alert.created_at, zone),
+            Text(alert.detail, style="red"),
+        )
+    return table
+
+
+def channel_problems_view(problems: Sequence[ChannelProblem], zone: ZoneInfo) -> Group:
+    """Channels waiting for the deployment's settings: nothing is lost, nothing goes."""
+    lines = [
+        Text(
+            f"{p.channel.upper()} channel waiting since {format_staff(p.since, zone)}: "
+            f"{p.problem}. Messages wait in the queue, their attempts unspent, and go once "
+            "the settings are fixed.",
+            style="bold red",
+        )
+        for p in problems
+    ]
+    return Group(*lines)
 
 
 def failures_table(messages: Sequence[Message], zone: ZoneInfo, *, title: str) -> Table:

@@ -86,8 +86,8 @@ def _truncate_all(url: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "TRUNCATE message_events, messages, treatments, patients, clinics "
-                "RESTART IDENTITY CASCADE"
+                "TRUNCATE message_events, messages, treatments, patients, clinics, "
+                "early_delivery_reports, channel_problems RESTART IDENTITY CASCADE"
             )
         )
     engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from reminders.accounts import Accounts
 from reminders.api.deps import ApiContext
-from reminders.api.routes import health, policies, treatments, webhooks
+from reminders.api.routes import alerts, health, policies, treatments, webhooks
 from reminders.api.security import BodySizeLimit, RateLimiter
 from reminders.bootstrap import App, build_app
 from reminders.errors import ConflictError, InputError, NotFoundError
@@ -36,6 +36,7 @@ FIELD_LOCATIONS: dict[str, tuple[str, ...]] = {
     "performed_to": ("query", "performed_to"),
     "phone_query": ("query", "phone"),
     "cursor": ("query", "cursor"),
+    "by": ("body", "by"),
 }
 
 DESCRIPTION = """
@@ -59,6 +60,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
         description=DESCRIPTION,
         openapi_tags=[
             {"name": "treatments", "description": "Log treatments and follow their messages."},
+            {"name": "alerts", "description": "Patients to call; channels waiting on settings."},
             {"name": "policies", "description": "Aftercare policies and plan previews."},
             {"name": "health", "description": "Liveness and readiness."},
         ],
@@ -72,6 +74,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     )
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     api.include_router(treatments.router)
+    api.include_router(alerts.router)
     api.include_router(policies.router)
     api.include_router(health.router)
     api.include_router(webhooks.router)

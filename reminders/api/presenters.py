@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from reminders.api import schemas
-from reminders.db.models import Message, Treatment
+from reminders.db.models import Alert, ChannelProblem, Message, Treatment
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
 from reminders.planning import Plan
 from reminders.policies import Policy, step_times
@@ -31,6 +31,8 @@ def message_public(message: Message, zone: ZoneInfo) -> schemas.MessagePublic:
         attempts=message.attempts,
         subject=message.subject,
         body=message.body,
+        sent_subject=message.sent_subject,
+        sent_body=message.sent_body,
         policy_version=message.policy_version,
         note=message.note,
         reason=message.reason,
@@ -70,6 +72,29 @@ def treatment_public(treatment: Treatment, clinic_zone: ZoneInfo) -> schemas.Tre
             timezone=patient.timezone,
         ),
         messages=[message_public(m, zone) for m in treatment.messages],
+        alerts=[alert_public(a) for a in treatment.alerts],
+    )
+
+
+def alert_public(alert: Alert) -> schemas.AlertPublic:
+    return schemas.AlertPublic(
+        id=alert.id,
+        kind=alert.kind,
+        treatment_id=alert.treatment_id,
+        detail=alert.detail,
+        created_at=alert.created_at,
+        updated_at=alert.updated_at,
+        acknowledged_at=alert.acknowledged_at,
+        acknowledged_by=alert.acknowledged_by,
+    )
+
+
+def channel_waiting_public(problem: ChannelProblem) -> schemas.ChannelWaitingPublic:
+    return schemas.ChannelWaitingPublic(
+        channel=ChannelKind(problem.channel),
+        problem=problem.problem,
+        since=problem.since,
+        retry_at=problem.retry_at,
     )
 
 

@@ -97,6 +97,38 @@ class PreviewRequest(_Request):
     timezone: Zone | None = None
 
 
+class AcknowledgeRequest(_Request):
+    by: Annotated[str, Field(min_length=1, max_length=80), Printable] = Field(
+        description="Who called the patient or dealt with it."
+    )
+
+
+class AlertPublic(BaseModel):
+    id: int
+    kind: str = Field(description="needs_call: the service can no longer reach the patient.")
+    treatment_id: int | None
+    detail: str = Field(description="Why, and what the patient will miss.")
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+class ChannelWaitingPublic(BaseModel):
+    channel: ChannelKind
+    problem: str
+    since: datetime
+    retry_at: datetime | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertPublic] = Field(description="Open alerts, oldest first.")
+    channels_waiting: list[ChannelWaitingPublic] = Field(
+        description="Channels whose provider refused the deployment's settings: their "
+        "messages wait, attempts unspent, until the settings are fixed."
+    )
+
+
 class EventPublic(BaseModel):
     at: datetime
     kind: str
@@ -118,6 +150,13 @@ class MessagePublic(BaseModel):
     attempts: int
     subject: str | None
     body: str
+    sent_subject: str | None = Field(
+        description="The subject as sent, where it differs from the planned one."
+    )
+    sent_body: str | None = Field(
+        description="The text as sent, where it differs from the planned one: written anew "
+        "for the moment it went (it went late), or from a newer policy."
+    )
     policy_version: str
     note: str | None
     reason: str | None
@@ -152,6 +191,9 @@ class TreatmentPublic(BaseModel):
     cancel_reason: str | None
     patient: PatientPublic
     messages: list[MessagePublic]
+    alerts: list[AlertPublic] = Field(
+        description="What staff were asked to act on for this treatment, open or acknowledged."
+    )
 
 
 class TreatmentPage(BaseModel):

@@ -269,6 +269,8 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
 
+    treatment: Mapped[Treatment | None] = relationship(viewonly=True)
+
     __table_args__ = (
         # The open alerts of a clinic: the desk's list.
         Index(

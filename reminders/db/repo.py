@@ -430,6 +430,7 @@ def open_alerts(session: Session, *, clinic_id: int, limit: int) -> Sequence[Ale
     return session.scalars(
         select(Alert)
         .where(Alert.clinic_id == clinic_id, Alert.acknowledged_at.is_(None))
+        .options(joinedload(Alert.treatment).joinedload(Treatment.patient))
         .order_by(Alert.created_at, Alert.id)
         .limit(limit)
     ).all()

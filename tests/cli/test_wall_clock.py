@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from freezegun import freeze_time
 from typer.testing import CliRunner
 
 from reminders.cli import app
-from tests.conftest import CONFIG_DIR
-
-FROZEN = "2026-11-27T19:00:00Z"  # 2:00 PM in New York
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    variables = {
-        "REMINDERS_DATA_DIR": str(tmp_path / "data"),
-        "REMINDERS_CONFIG_DIR": str(CONFIG_DIR),
-        "COLUMNS": "200",
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    return variables
-
-
-def run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
+from tests.cli.support import FROZEN, run
 
 
 def test_preview_without_a_time_plans_from_now(env: dict[str, str]) -> None:
