@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check-policies bench bench-api clean
+.PHONY: run test check lint typecheck check-policies bench bench-api clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(INSTALLED)
 ## The whole suite: lint, types, policy check and every test (SQLite and PostgreSQL).
 test: $(INSTALLED) lint typecheck check-policies
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The everyday loop (about 2 minutes): lint, types, and every test but the slow
+## process and fault tests, stopping at the first failure.
+check: $(INSTALLED) lint typecheck
+	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -191,8 +191,10 @@ def apply_early_reports(session: Session, *, now: datetime) -> tuple[int, int]:
         select(EarlyDeliveryReport, Message)
         .join(Message, Message.provider_id == EarlyDeliveryReport.provider_id)
         .order_by(EarlyDeliveryReport.id)
-        # Several workers sweep: each report is applied by one of them.
-        .with_for_update(of=EarlyDeliveryReport, skip_locked=True)
+        # Several workers sweep: each report is applied by one of them, and never while
+        # a callback is applying another report to the same message (its row is locked;
+        # the next sweep gets it).
+        .with_for_update(of=(EarlyDeliveryReport, Message), skip_locked=True)
     ).all()
     for report, message in matched:
         apply_status(session, message, report.status, report.error_code, report.received_at)

@@ -489,8 +489,10 @@ def waiting_count(session: Session, *, clinic_id: int, channel: str, now: dateti
 
 
 def message_by_provider_id(session: Session, *, provider_id: str) -> Message | None:
+    """The message the provider knows by this id, locked until the transaction ends: two
+    reports for one message are applied one after the other, never from the same reading."""
     return session.scalars(
-        select(Message).where(Message.provider_id == provider_id).limit(1)
+        select(Message).where(Message.provider_id == provider_id).limit(1).with_for_update()
     ).first()
 
 
