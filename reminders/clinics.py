@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Hashable
 
 from reminders.db.models import Clinic
 from reminders.domain import ChannelKind, ClinicProfile
@@ -38,21 +37,19 @@ class ClinicProfiles:
     """
 
     def __init__(self) -> None:
-        self._profiles: dict[int, tuple[datetime, ClinicProfile]] = {}
+        self._profiles: dict[int, tuple[Hashable, ClinicProfile]] = {}
         self._lock = threading.Lock()
 
     def of(self, clinic: Clinic) -> ClinicProfile:
         return self.get(clinic.id, clinic.updated_at, lambda: clinic)
 
-    def get(
-        self, clinic_id: int, updated_at: datetime, load: Callable[[], Clinic]
-    ) -> ClinicProfile:
-        """The profile of this version of the clinic; `load` reads the row if it is not cached."""
+    def get(self, clinic_id: int, version: Hashable, load: Callable[[], Clinic]) -> ClinicProfile:
+        """The profile of this version of the clinic (its updated_at, as any value that
+        changes with it); `load` reads the row if it is not cached."""
         cached = self._profiles.get(clinic_id)
-        if cached is not None and cached[0] == updated_at:
+        if cached is not None and cached[0] == version:
             return cached[1]
-        clinic = load()
-        profile = clinic_settings_of(clinic).profile()
+        profile = clinic_settings_of(load()).profile()
         with self._lock:
-            self._profiles[clinic_id] = (clinic.updated_at, profile)
+            self._profiles[clinic_id] = (version, profile)
         return profile

@@ -60,6 +60,8 @@ FIRST_CLAIM = 10
 # Housekeeping (expired leases, expired steps, early delivery reports) runs at
 # most this often, by the service's clock: a pass at a steady rate is then one claim.
 SWEEP_INTERVAL = timedelta(seconds=1)
+# Send contexts kept (a few per clinic); the cache starts over when full.
+MAX_CONTEXTS = 1024
 
 
 @dataclass
@@ -112,7 +114,9 @@ class Dispatcher:
         self.lease = lease
         self.breaker = ChannelBreaker()
         self.profiles = ClinicProfiles()
-        self._reroutes = reroute.Reroutes(self.policies, self.profiles)
+        # Its own profiles: rerouting reads clinic rows, versioned as times, not as text.
+        self._reroutes = reroute.Reroutes(self.policies, ClinicProfiles())
+        self._contexts: dict[tuple[object, ...], SendContext] = {}
         # Channels that may be recorded as waiting for their settings to be fixed: all of
         # them at start (a problem recorded before a restart), then those this worker
         # recorded. The first send that works on one clears its record.
@@ -198,18 +202,18 @@ class Dispatcher:
         report: DispatchReport,
         stopping: Callable[[], bool],
     ) -> None:
-        """Send a few claimed messages: decisions, one commit marking them handed over,
-        the provider calls, one commit recording what was sent.
+        """Send a few claimed messages: one commit marking them handed over, then for each
+        the send-time decision and the provider call, then one commit recording what
+        was sent.
 
         The slice is sized so its provider calls take about SLICE_SECONDS: for a
         slow provider that is one message (the crash window stays one send), for
         a fast one a whole batch (two commits instead of two per message).
         """
-        ready = [m for m in messages if self._decide(m, token, report) is not None]
         handed = self._with_database(
             lambda session: claims.start_sends(
                 session,
-                ids=[m.id for m in ready],
+                ids=[m.id for m in messages],
                 token=token,
                 now=self.clock.now(),
                 lease=self.lease,
@@ -218,17 +222,18 @@ class Dispatcher:
         sent: list[SentMessage] = []
         not_called: list[ClaimedMessage] = []
         started = time.monotonic()
-        for message in ready:
+        for message in messages:
             if message.id not in handed:
                 report.lost_claims += 1  # cancelled (or taken over) after we claimed it
             elif stopping():
                 not_called.append(message)
             else:
-                # Decided again just before the call: the clock has moved on.
+                # Decided just before the call, on the clock read now: a step that
+                # expires while earlier messages are being sent does not go out.
                 send = self._decide(message, token, report)
                 if send is not None:
                     self._call_provider(message, send, token, report, sent)
-        self._resize_slice(time.monotonic() - started, len(ready))
+        self._resize_slice(time.monotonic() - started, len(messages))
         self._record_sent(sent, token, report)
         for message in not_called:
             # Marked as started, but the provider was never called: safe to hand back.
@@ -237,8 +242,6 @@ class Dispatcher:
     def _decide(self, message: ClaimedMessage, token: str, report: DispatchReport) -> Send | None:
         """The send-time decision for one message, read against the clock now; settles
         whatever is not to be sent now and returns what is."""
-        # The clock is read per message, not per batch: a step that expires
-        # while earlier messages are being sent must not go out.
         now = self.clock.now()
         if self.breaker.paused(message.channel, now):
             self._release(message, token, report, "provider paused after errors")
@@ -272,16 +275,33 @@ class Dispatcher:
         return None
 
     def _context(self, message: ClaimedMessage) -> SendContext:
-        clinic = self.profiles.get(
-            message.clinic_id, message.clinic_updated_at, lambda: self._clinic(message.clinic_id)
+        # Messages of one clinic, treatment type, zone and restriction share their
+        # context: one dictionary look-up per message at burst rates.
+        key = (
+            message.clinic_id,
+            message.clinic_updated_at,
+            message.treatment_type,
+            message.patient_timezone,
+            message.restriction,
         )
-        zone = ZoneInfo(message.patient_timezone) if message.patient_timezone else clinic.timezone
-        return SendContext(
-            clinic,
-            self.policies.get(message.treatment_type),
-            zone,
-            parse_duration(message.restriction),
-        )
+        context = self._contexts.get(key)
+        if context is None:
+            clinic = self.profiles.get(
+                message.clinic_id,
+                message.clinic_updated_at,
+                lambda: self._clinic(message.clinic_id),
+            )
+            zone = ZoneInfo(message.patient_timezone) if message.patient_timezone else None
+            context = SendContext(
+                clinic,
+                self.policies.get(message.treatment_type),
+                zone or clinic.timezone,
+                parse_duration(message.restriction),
+            )
+            if len(self._contexts) >= MAX_CONTEXTS:
+                self._contexts.clear()
+            self._contexts[key] = context
+        return context
 
     def _clinic(self, clinic_id: int) -> Clinic:
         with self.sessions() as session:

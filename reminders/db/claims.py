@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import Dialect
@@ -34,7 +35,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from reminders.db import history
-from reminders.db.history import event_row
 from reminders.db.models import (
     PENDING_ROW,
     SENDING_ROW,
@@ -97,7 +97,9 @@ class ClaimedMessage(NamedTuple):
     # about a second at most before the send; a STOP arriving after the claim
     # cancels the claimed text before it starts (see start_sends).
     opted_out: bool
-    clinic_updated_at: datetime  # which version of the clinic's settings to write with
+    # Which version of the clinic's settings to write with: its updated_at as the
+    # database returns it, compared, never read as a time.
+    clinic_updated_at: object
     sms_from: str | None
     messaging_service_sid: str | None
 
@@ -178,7 +180,7 @@ _CLAIMED_ROWS = (
         patients.c.email,
         patients.c.sms_consent_at.is_not(None),
         opt_outs.c.id.is_not(None),
-        clinics.c.updated_at,
+        type_coerce(clinics.c.updated_at, String),
         clinics.c.sms_from,
         clinics.c.messaging_service_sid,
     )
@@ -353,13 +355,10 @@ def settle_sent(
         )
         params = common | {"rows": rows}
     recorded = set(session.scalars(_MARK_SENT[dialect.name], params).all())
-    history.record_rows(
+    history.record_sent(
         session,
-        [
-            event_row(s.message_id, EventKind.SENT, SENT, s.sent_at, s.detail, worker)
-            for s in sent
-            if s.message_id in recorded
-        ],
+        [(s.message_id, s.sent_at, s.detail) for s in sent if s.message_id in recorded],
+        worker=worker,
     )
     return recorded
 
