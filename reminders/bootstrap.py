@@ -14,6 +14,7 @@ from reminders.channels.base import Channel, ChannelRegistry
 from reminders.channels.console import ConsoleChannel
 from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
+from reminders.clinic_checks import check_clinic
 from reminders.clock import Clock, SystemClock
 from reminders.db import migrate
 from reminders.db.engine import make_engine, make_session_factory
@@ -90,10 +91,17 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
             f"database schema is at {migrate.current_revision_safe(engine)}, not the newest "
             f"({migrate.head_revision()}): run `reminders db upgrade`"
         )
+    clinic_settings, problems = check_clinic(settings.clinic, policies, settings.sources_dir)
+    if problems:
+        engine.dispose()
+        raise ConfigError(
+            "invalid clinic settings (config file or REMINDERS_CLINIC__* variables):\n"
+            + "\n".join(f"  {problem}" for problem in problems)
+        )
     sessions = make_session_factory(engine)
     clock = clock or SystemClock()
     service = ReminderService(sessions=sessions, clock=clock, policies=policies)
-    clinic = service.sync_clinic(settings.clinic)
+    clinic = service.sync_clinic(clinic_settings)
     return App(settings, engine, sessions, clock, policies, service, clinic)
 
 

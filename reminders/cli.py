@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,17 +21,20 @@ from rich.console import Console
 from reminders import views
 from reminders.accounts import Accounts
 from reminders.bootstrap import App, build_app, default_channels
+from reminders.clinic_checks import check_clinic
 from reminders.db import migrate
 from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.errors import InputError, ReminderError
-from reminders.inputs import parse_when, parse_zone
+from reminders.inputs import parse_length, parse_when, parse_zone
 from reminders.intake import TreatmentInput
 from reminders.logs import configure_logging, logging_config
 from reminders.patients import PatientInput
+from reminders.planning import PlannedStep
 from reminders.policies import check_policies
 from reminders.settings import ClinicSettings, config_dir_from_env, load_settings
-from reminders.sms_budget import SEGMENT_BUDGET, sms_problems, sms_reports
+from reminders.sms_budget import sms_problems, sms_reports
+from reminders.sms_encoding import SEGMENT_BUDGET
 from reminders.worker import Worker
 
 app = typer.Typer(no_args_is_help=True, help="Post-treatment aftercare reminders.")
@@ -207,6 +212,13 @@ def log_treatment(
     patient_tz: Annotated[
         str | None, typer.Option(help="Patient's time zone, if not the clinic's.")
     ] = None,
+    restriction: Annotated[
+        str | None,
+        typer.Option(help="This patient's restriction length, if not the clinic's (e.g. 6h)."),
+    ] = None,
+    restriction_reason: Annotated[
+        str | None, typer.Option(help="Why this patient's restriction differs.")
+    ] = None,
 ) -> None:
     """Log a treatment and plan its aftercare messages."""
     with _app() as application:
@@ -221,6 +233,8 @@ def log_treatment(
             ),
             treatment_type=treatment,
             performed_at=_when(at, tz, application),
+            restriction=parse_length(restriction, field="restriction") if restriction else None,
+            restriction_reason=restriction_reason,
         )
         logged = application.service.log_treatment(application.clinic.id, request)
         out.print(f"Logged treatment {logged.id}.")
@@ -291,16 +305,58 @@ def show(treatment_id: int) -> None:
         out.print(views.treatment_view(treatment, application.zone_for(treatment)))
 
 
+NotifyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--no-notify",
+        metavar="REASON",
+        help="Do not tell the patient of the change; the reason is recorded.",
+    ),
+]
+YesOption = Annotated[bool, typer.Option("--yes", help="Send the message shown without asking.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Show what the patient would be told; change nothing.")
+]
+
+
 @app.command()
 def cancel(
     treatment_id: int,
     reason: Annotated[
         str, typer.Option(help="Recorded on each cancelled message.")
     ] = "cancelled by staff",
+    error: Annotated[
+        bool,
+        typer.Option(
+            "--error",
+            help="Logged in error (the wrong patient): whoever received its messages is "
+            "told to disregard them.",
+        ),
+    ] = False,
+    no_notify: NotifyOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Cancel a treatment's pending messages."""
     with _app() as application:
-        result = application.service.cancel(application.clinic.id, treatment_id, reason=reason)
+        service, clinic_id = application.service, application.clinic.id
+        cancel_it = functools.partial(
+            service.cancel,
+            clinic_id,
+            treatment_id,
+            reason=reason,
+            error=error,
+            notify=no_notify is None,
+            not_notified_reason=no_notify,
+        )
+        preview = cancel_it(dry_run=True)
+        if error and preview.withdrawal is None:
+            out.print("Nothing was sent for this treatment: nobody is told.")
+        elif error:
+            _show_patient_message(preview.withdrawal, preview.notified, no_notify)
+        if dry_run or not _confirmed(preview.notified, yes):
+            return
+        result = cancel_it()
         count = len(result.cancelled)
         out.print(f"Treatment {treatment_id} cancelled; {count} message(s) will not be sent.")
         if result.in_flight:
@@ -311,17 +367,66 @@ def cancel(
 @app.command()
 def reschedule(
     treatment_id: int,
-    at: Annotated[str, typer.Option(help="The corrected treatment time.")],
+    at: Annotated[str | None, typer.Option(help="The corrected treatment time.")] = None,
     tz: TzOption = None,
+    restriction: Annotated[
+        str | None, typer.Option(help="A new restriction length for this patient, e.g. 6h.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why this patient's restriction differs.")
+    ] = None,
+    no_notify: NotifyOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Correct a treatment's time: pending messages are re-planned, sent ones stay in history."""
+    """Correct a treatment's time or restriction. What is still to go is planned again; a
+    patient already told other times is sent a correction, shown first."""
     with _app() as application:
-        performed_at = _when(at, tz, application)
-        assert performed_at is not None
-        treatment = application.service.reschedule(
-            application.clinic.id, treatment_id, performed_at=performed_at
+        if at is None and restriction is None:
+            raise InputError("at", "give the corrected time (--at), a restriction, or both")
+        service, clinic_id = application.service, application.clinic.id
+        correct_it = functools.partial(
+            service.correct,
+            clinic_id,
+            treatment_id,
+            performed_at=_when(at, tz, application),
+            restriction=parse_length(restriction, field="restriction") if restriction else None,
+            restriction_reason=reason,
+            notify=no_notify is None,
+            not_notified_reason=no_notify,
         )
-        out.print(views.treatment_view(treatment, application.zone_for(treatment)))
+        preview = correct_it(dry_run=True)
+        if preview.plan is not None:
+            out.print(views.plan_view(preview.plan, title="the corrected plan"))
+        _show_patient_message(preview.correction, preview.notified, no_notify)
+        if dry_run or not _confirmed(preview.notified, yes):
+            return
+        result = correct_it()
+        out.print(views.treatment_view(result.treatment, application.zone_for(result.treatment)))
+
+
+def _show_patient_message(message: PlannedStep | None, notified: bool, reason: str | None) -> None:
+    if message is None:
+        out.print(
+            "The patient need not be told: what they were sent still holds, or nothing went yet."
+        )
+    elif not notified:
+        out.print(f"The patient will not be told ({message.step_id}): {reason}")
+    else:
+        out.print(views.patient_message_view(message))
+
+
+def _confirmed(notified: bool, yes: bool) -> bool:
+    """Whether to go ahead: nothing goes to the patient, --yes, or the desk says so."""
+    if not notified or yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InputError(
+            "yes",
+            "the patient would be sent the message above: add --yes to send it, "
+            "or --no-notify REASON",
+        )
+    return typer.confirm("Save and send this to the patient?", default=False)
 
 
 @app.command()
@@ -404,8 +509,15 @@ def clinic_add(
         str, typer.Option(help="e.g. 21:00-08:00; empty for none.")
     ] = "21:00-08:00",
     default_channel: Annotated[ChannelKind, typer.Option()] = ChannelKind.SMS,
+    restriction_source: Annotated[
+        str | None,
+        typer.Option(help="For a length the answers do not support: a file in config/sources."),
+    ] = None,
+    restriction_quote: Annotated[
+        str | None, typer.Option(help="The sentence in that file that sets the length.")
+    ] = None,
 ) -> None:
-    """Add a clinic to this deployment."""
+    """Add a clinic to this deployment; its settings are checked against the policies."""
     with _app() as application:
         try:
             settings = ClinicSettings(
@@ -417,10 +529,17 @@ def clinic_add(
                 region=region,
                 quiet_hours=quiet_hours or None,
                 default_channel=default_channel,
+                restriction_source=restriction_source,
+                restriction_quote=restriction_quote,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
             raise InputError(str(first["loc"][0]), first["msg"]) from exc
+        settings, problems = check_clinic(
+            settings, application.policies, application.settings.sources_dir
+        )
+        if problems:
+            raise InputError(problems[0].setting, problems[0].message)
         clinic = _accounts(application).add_clinic(settings)
         out.print(f"Clinic {clinic.slug!r} added (id {clinic.id}).")
 

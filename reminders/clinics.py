@@ -26,6 +26,8 @@ def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
         sms_from=clinic.sms_from,
         messaging_service_sid=clinic.messaging_service_sid,
         email_fallback=clinic.email_fallback,
+        restriction_source=clinic.restriction_source,
+        restriction_quote=clinic.restriction_quote,
     )
 
 

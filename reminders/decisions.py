@@ -183,6 +183,7 @@ def _send(message: DueMessage, now: datetime, context: SendContext, step: Step |
         step,
         policy,
         context.clinic,
+        step_id=message.step_id,
         channel=message.channel,
         patient_name=message.patient_name,
         treatment_at=message.performed_at,

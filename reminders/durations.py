@@ -38,15 +38,30 @@ def format_duration(delta: timedelta) -> str:
 
 
 def describe_duration(delta: timedelta) -> str:
-    """Words a patient reads: `4 hours`, `2 hours 40 minutes`, `45 minutes`.
+    """Words a patient reads: `4 hours`, `2 hours and 40 minutes`, `1 day and 6 hours`,
+    `7 days`. Up to a day and an hour it counts hours ("24 hours" reads more naturally
+    than "1 day" for the day after a treatment); beyond, days.
 
     Rounded down to the minute so a text never promises more time than is left.
     """
     minutes = int(delta.total_seconds()) // 60
     hours, minutes = divmod(minutes, 60)
-    words = []
-    if hours:
-        words.append(f"{hours} hour{'s' if hours != 1 else ''}")
-    if minutes or not hours:
-        words.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
-    return " ".join(words)
+    days = 0
+    if hours * 60 + minutes > DAYS_FROM_MINUTES:
+        days, hours = divmod(hours, 24)
+    parts = [
+        _count(count, unit)
+        for count, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
+        if count
+    ]
+    if not parts:
+        return "0 minutes"
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+# Durations longer than this read in days: 25 hours is "1 day and 1 hour".
+DAYS_FROM_MINUTES = 24 * 60
+
+
+def _count(count: int, unit: str) -> str:
+    return f"{count} {unit}{'s' if count != 1 else ''}"

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from reminders.durations import parse_duration
 from reminders.errors import InputError
 
 MAX_PAST = timedelta(days=1)
@@ -30,6 +31,17 @@ def parse_email(text: str, *, field: str = "email") -> str:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise InputError(field, f"{text!r} is not a valid email address: {exc}") from exc
+
+
+def parse_length(text: str, *, field: str) -> timedelta:
+    """A length of time like `6h` or `1d`."""
+    try:
+        length = parse_duration(text)
+    except ValueError as exc:
+        raise InputError(field, str(exc)) from exc
+    if length <= timedelta(0):
+        raise InputError(field, "must be longer than zero")
+    return length
 
 
 def parse_zone(text: str, *, field: str = "tz") -> ZoneInfo:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from reminders.db import bulk, plans
 from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment, table_of
 from reminders.domain import ClinicProfile, EventKind, TreatmentStatus
+from reminders.durations import format_duration, parse_duration
 from reminders.errors import InputError
 from reminders.inputs import check_treatment_time
 from reminders.patients import (
@@ -39,6 +40,9 @@ class TreatmentInput:
     patient: PatientInput
     treatment_type: str
     performed_at: datetime | None = None  # None: now
+    # This patient's own restriction length, with staff's reason; None: the clinic's.
+    restriction: timedelta | None = None
+    restriction_reason: str | None = None
 
 
 @dataclass
@@ -75,11 +79,21 @@ def policy_for(policies: PolicySet, treatment_type: str, field: str = "treatment
 
 @dataclass(frozen=True)
 class Checked:
-    """A request whose policy, time and contact details passed their checks."""
+    """A request whose policy, time, restriction and contact details passed their checks."""
 
     policy: Policy
     performed_at: datetime
     contact: PatientInput
+    restriction: Restriction
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """A treatment's restriction length, and on what it rests beyond the policy's answers."""
+
+    length: timedelta
+    reason: str | None = None  # staff's, for a length given for this patient
+    source: str | None = None  # the clinic's own source (file@version), for one not cited
 
 
 def check(
@@ -88,7 +102,43 @@ def check(
     policy = policy_for(policies, request.treatment_type)
     performed_at = request.performed_at or now
     check_treatment_time(performed_at, now=now)
-    return Checked(policy, performed_at, checked_contact(request.patient, region=clinic_row.region))
+    restriction = checked_restriction(
+        policy, clinic_row, request.restriction, request.restriction_reason
+    )
+    contact = checked_contact(request.patient, region=clinic_row.region)
+    return Checked(policy, performed_at, contact, restriction)
+
+
+def checked_restriction(
+    policy: Policy, clinic: Clinic, length: timedelta | None, reason: str | None
+) -> Restriction:
+    """The clinic's restriction, or one given for this patient with a reason: within what
+    the policy's answers support, or the clinic's own sourced length."""
+    clinic_length = parse_duration(clinic.restriction)
+    given = length is not None
+    length = clinic_length if length is None else length
+    reason = " ".join((reason or "").split()) or None
+    if given and not reason:
+        raise InputError(
+            "restriction_reason", "is required with a restriction given for this patient"
+        )
+    if reason and not given:
+        raise InputError("restriction", "is required with a restriction_reason")
+    if reason and len(reason) > MAX_REASON:
+        raise InputError("restriction_reason", f"is longer than {MAX_REASON} characters")
+    if policy.supports(length):
+        return Restriction(length, reason)
+    if clinic.restriction_source and length == clinic_length:
+        return Restriction(length, reason, clinic.restriction_source)
+    raise InputError(
+        "restriction",
+        f"{format_duration(length)} is outside what the answers cited for "
+        f"{policy.treatment} support ({format_duration(policy.shortest)} to "
+        f"{format_duration(policy.longest)})",
+    )
+
+
+MAX_REASON = 500
 
 
 def check_all(
@@ -125,16 +175,19 @@ class Written:
         return treatment
 
 
-def treatment_fields(clinic: Clinic, policy: Policy, plan: Plan, now: datetime) -> dict[str, Any]:
+def treatment_fields(clinic: Clinic, request: Checked, plan: Plan, now: datetime) -> dict[str, Any]:
     """A new, active treatment's columns, all but its patient."""
+    restriction = request.restriction
     return {
         "clinic_id": clinic.id,
-        "treatment_type": policy.treatment,
+        "treatment_type": request.policy.treatment,
         "performed_at": plan.treatment_at,
         "logged_at": now,
         "status": TreatmentStatus.ACTIVE.value,
-        "policy_version": policy.version,
-        "restriction": clinic.restriction,
+        "policy_version": request.policy.version,
+        "restriction": format_duration(restriction.length),
+        "restriction_reason": restriction.reason,
+        "restriction_source": restriction.source,
         "created_at": now,
         "updated_at": now,
     }
@@ -166,11 +219,12 @@ def write(
                 clinic=clinic,
                 patient=profile,
                 now=now,
+                restriction=request.restriction.length,
             )
         )
     _store_patients(connection, clinic_id, patients, now)
     treatments = [
-        {**treatment_fields(clinic_row, request.policy, plan, now), "patient_id": patient.id}
+        {**treatment_fields(clinic_row, request, plan, now), "patient_id": patient.id}
         for request, plan, patient in zip(checked, planned, patients, strict=True)
     ]
     treatment_ids = bulk.insert_with_ids(connection, table_of(Treatment), treatments)

@@ -22,7 +22,7 @@ def is_ambiguous(local: datetime) -> bool:
 
 
 def format_clock(instant: datetime, zone: ZoneInfo, *, clock_24h: bool = False) -> str:
-    """`6:30 PM` or `18:30`, with the zone's abbreviation only where the wall time repeats."""
+    """`6:30 PM` or `18:30`; where the wall time repeats, which of the two it is."""
     return _wall_clock(instant.astimezone(zone), clock_24h)
 
 
@@ -35,8 +35,18 @@ def _wall_clock(local: datetime, clock_24h: bool) -> str:
     else:
         text = f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
     if is_ambiguous(local):
-        text += f" {local:%Z}"
+        text += f" {_which_reading(local)}"
     return text
+
+
+def _which_reading(local: datetime) -> str:
+    """Names which of a repeated hour's readings this is: the zone's abbreviation where it
+    has one (EDT or EST); where it has only a numeric one (+11), which no patient should
+    have to read, "old time" before the clocks go back and "new time" after."""
+    abbreviation = local.tzname() or ""
+    if abbreviation.isalpha():
+        return abbreviation
+    return "(new time)" if local.fold else "(old time)"
 
 
 def format_clock_relative(
@@ -44,16 +54,19 @@ def format_clock_relative(
 ) -> str:
     """A clock time as read on the reference day.
 
-    `6:30 PM`, `6:30 PM tomorrow` or `6:30 PM on Sat 3 Mar`.
+    `6:30 PM`, `6:30 PM tomorrow`, `6:30 PM yesterday` or `6:30 PM on Sat 3 Mar`.
     """
     local = instant.astimezone(zone)
     text = _wall_clock(local, clock_24h)
     days = (local.date() - reference.astimezone(zone).date()).days
     if days == 0:
         return text
-    if days == 1:
-        return f"{text} tomorrow"
+    if days in _NEAR_DAYS:
+        return f"{text} {_NEAR_DAYS[days]}"
     return f"{text} on {local:%a} {local.day} {local:%b}"
+
+
+_NEAR_DAYS = {1: "tomorrow", -1: "yesterday"}
 
 
 def format_staff(instant: datetime, zone: ZoneInfo) -> str:

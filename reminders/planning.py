@@ -3,6 +3,11 @@
 No I/O and no clock: `now` is passed in. Offsets are elapsed time from the
 treatment instant, so a DST change moves the local clock reading, never the
 interval. Every step that will not be sent, or not at its natural time, says why.
+
+A policy's windows each last their own length (the treatment's restriction, or a
+fixed length from the answers): the first message lists them all, a message goes
+at each earlier window end (what may be done again, what still applies), and the
+all-clear when the last one ends.
 """
 
 from __future__ import annotations
@@ -15,13 +20,35 @@ from reminders.clock import as_utc
 from reminders.domain import ChannelKind, ClinicProfile, PatientProfile
 from reminders.durations import describe_duration
 from reminders.localtime import format_clock, format_clock_relative, in_span, next_wall_time
-from reminders.policies import Policy, Step
+from reminders.policies import Policy, Step, Window
+from reminders.sms_encoding import SEGMENT_BUDGET, sms_cost
 from reminders.templates import render
+from reminders.wording import Stretch, avoid_block, avoid_sentence, keep_avoiding_sentence, listed
+
+
+@dataclass(frozen=True)
+class WindowEnd:
+    """The windows that end at one instant."""
+
+    end: datetime
+    windows: tuple[Window, ...]
+
+    @property
+    def id(self) -> str:
+        return "+".join(w.id for w in self.windows)
+
+    @property
+    def avoid(self) -> tuple[str, ...]:
+        return tuple(item for w in self.windows for item in w.avoid)
+
+    @property
+    def resume(self) -> tuple[str, ...]:
+        return tuple(item for w in self.windows for item in w.resume)
 
 
 @dataclass(frozen=True)
 class PlannedStep:
-    step_id: str
+    step_id: str  # the policy step's id; `window_end:posture` for one sent at a window's end
     channel: ChannelKind
     natural_at: datetime  # treatment + offset, before any adjustment
     due_at: datetime  # when it should go out
@@ -40,9 +67,11 @@ class PlannedStep:
 @dataclass(frozen=True)
 class Plan:
     treatment_at: datetime
-    restriction_end: datetime
+    restriction_end: datetime  # when the last window ends
+    restriction: timedelta  # the treatment's restriction length
     policy_version: str
     zone: ZoneInfo
+    windows: tuple[WindowEnd, ...]  # soonest first
     steps: tuple[PlannedStep, ...]
 
 
@@ -58,6 +87,23 @@ def choose_channel(clinic: ClinicProfile, patient: PatientProfile) -> ChannelKin
     raise ValueError("patient has neither a phone number nor an email address")
 
 
+def window_ends(
+    policy: Policy, treatment_at: datetime, restriction: timedelta
+) -> tuple[WindowEnd, ...]:
+    """The policy's windows for a treatment, grouped by when they end, soonest first."""
+    by_end: dict[datetime, list[Window]] = {}
+    for window in policy.windows:
+        by_end.setdefault(treatment_at + window.resolve(restriction), []).append(window)
+    return tuple(WindowEnd(end, tuple(windows)) for end, windows in sorted(by_end.items()))
+
+
+@dataclass(frozen=True)
+class _Timing:
+    step_id: str
+    natural: datetime
+    not_before: datetime | None
+
+
 def plan_treatment(
     *,
     treatment_at: datetime,
@@ -65,39 +111,92 @@ def plan_treatment(
     clinic: ClinicProfile,
     patient: PatientProfile,
     now: datetime,
+    restriction: timedelta | None = None,
 ) -> Plan:
-    """Plan every step of a policy for one treatment, as seen at `now`."""
+    """Plan every step of a policy for one treatment, as seen at `now`.
+
+    `restriction` is the treatment's own length (a patient's override); the
+    clinic's when not given.
+    """
     # Aware datetimes in a local zone add as wall-clock time; UTC adds elapsed time.
     treatment_at, now = as_utc(treatment_at), as_utc(now)
+    restriction = restriction or clinic.restriction
     zone = patient.timezone or clinic.timezone
-    restriction_end = treatment_at + clinic.restriction
+    ends = window_ends(policy, treatment_at, restriction)
+    restriction_end = ends[-1].end
     channel = choose_channel(clinic, patient)
     steps = tuple(
-        _plan_step(step, policy, clinic, patient, treatment_at, now, zone, channel)
+        _plan_step(
+            step, timing, policy, clinic, patient, treatment_at, restriction, now, zone, channel
+        )
         for step in policy.steps
+        if step.planned
+        for timing in _timings(step, treatment_at, ends)
     )
-    return Plan(treatment_at, restriction_end, policy.version, zone, steps)
+    return Plan(treatment_at, restriction_end, restriction, policy.version, zone, ends, steps)
+
+
+def plan_step_now(
+    step: Step,
+    *,
+    treatment_at: datetime,
+    policy: Policy,
+    clinic: ClinicProfile,
+    patient: PatientProfile,
+    now: datetime,
+    restriction: timedelta,
+) -> PlannedStep:
+    """One step planned to go now (a correction), with the same rules as a planned step:
+    held through the quiet hours if it may wait, skipped if it would not be worth it."""
+    treatment_at, now = as_utc(treatment_at), as_utc(now)
+    return _plan_step(
+        step,
+        _Timing(step.id, now, None),
+        policy,
+        clinic,
+        patient,
+        treatment_at,
+        restriction,
+        now,
+        patient.timezone or clinic.timezone,
+        choose_channel(clinic, patient),
+    )
+
+
+def _timings(step: Step, treatment_at: datetime, ends: tuple[WindowEnd, ...]) -> list[_Timing]:
+    last = ends[-1].end
+    if step.at_window_ends:
+        return [
+            _Timing(f"{step.id}:{group.id}", group.end, group.end if _waits(step) else None)
+            for group in ends[:-1]
+        ]
+    natural = treatment_at + step.offset.resolve(last - treatment_at)
+    return [_Timing(step.id, natural, last if _waits(step) else None)]
+
+
+def _waits(step: Step) -> bool:
+    return step.not_before_restriction_end
 
 
 def _plan_step(
     step: Step,
+    timing: _Timing,
     policy: Policy,
     clinic: ClinicProfile,
     patient: PatientProfile,
     treatment_at: datetime,
+    restriction: timedelta,
     now: datetime,
     zone: ZoneInfo,
     channel: ChannelKind,
 ) -> PlannedStep:
-    restriction = clinic.restriction
-    restriction_end = treatment_at + restriction
-    natural = treatment_at + step.offset.resolve(restriction)
-    not_before = restriction_end if step.not_before_restriction_end else None
+    natural, not_before = timing.natural, timing.not_before
+    span = window_ends(policy, treatment_at, restriction)[-1].end - treatment_at
     due = max(natural, now, not_before or natural)
     notes = []
     if due > natural:
         notes.append(f"logged {describe_duration(due - natural)} after it was due: sent now")
-    skip = _late_skip(step, natural, now, restriction_end, zone, clinic)
+    skip = _late_skip(step, natural, now, zone, clinic)
     # Usefulness runs from the natural time; a quiet-hours hold extends it, a late log does not.
     useful_from = natural
     if not skip and step.may_wait and clinic.quiet_hours:
@@ -110,13 +209,14 @@ def _plan_step(
                 f"by quiet hours {clinic.quiet_hours}"
             )
             due = useful_from = held
-    expires = _expiry(step, treatment_at, restriction, useful_from)
+    expires = _expiry(step, treatment_at, span, useful_from)
     if not skip:
         skip = unhelpful_reason(step, due, expires, zone, clinic)
     subject, body = render_step(
         step,
         policy,
         clinic,
+        step_id=timing.step_id,
         channel=channel,
         patient_name=patient.name,
         treatment_at=treatment_at,
@@ -125,7 +225,7 @@ def _plan_step(
         zone=zone,
     )
     return PlannedStep(
-        step_id=step.id,
+        step_id=timing.step_id,
         channel=channel,
         natural_at=natural,
         due_at=due,
@@ -143,6 +243,7 @@ def render_step(
     policy: Policy,
     clinic: ClinicProfile,
     *,
+    step_id: str,
     channel: ChannelKind,
     patient_name: str,
     treatment_at: datetime,
@@ -153,19 +254,36 @@ def render_step(
     """A step's subject (email only) and text, true for a message that goes at `at`.
 
     `restriction` is the treatment's own length, as planned, which the clinic's
-    setting may have moved on from since.
+    setting may have moved on from since. A text that a patient's name (where the
+    clinic shows names) would take over the segment budget goes without it.
     """
-    values = _variables(policy, clinic, patient_name, treatment_at, restriction, at, zone)
-    if channel is ChannelKind.SMS:
-        return None, render(step.sms, values).strip()
-    return render(step.email_subject, values).strip(), render(step.email_body, values).strip()
+    values = _variables(
+        step, step_id, policy, clinic, patient_name, treatment_at, restriction, at, zone
+    )
+    if channel is not ChannelKind.SMS:
+        return render(step.email_subject, values).strip(), render(step.email_body, values).strip()
+    body = render(step.sms, values).strip()
+    if patient_name and clinic.show_patient_name and sms_cost(body).segments > SEGMENT_BUDGET:
+        return render_step(
+            step,
+            policy,
+            clinic,
+            step_id=step_id,
+            channel=channel,
+            patient_name="",
+            treatment_at=treatment_at,
+            restriction=restriction,
+            at=at,
+            zone=zone,
+        )
+    return None, body
 
 
 def _expiry(
-    step: Step, treatment_at: datetime, restriction: timedelta, useful_from: datetime
+    step: Step, treatment_at: datetime, span: timedelta, useful_from: datetime
 ) -> datetime | None:
     if step.expires_at is not None:
-        return treatment_at + step.expires_at.resolve(restriction)
+        return treatment_at + step.expires_at.resolve(span)
     if step.expires_after is not None:
         return useful_from + step.expires_after
     return None
@@ -175,7 +293,6 @@ def _late_skip(
     step: Step,
     natural: datetime,
     now: datetime,
-    restriction_end: datetime,
     zone: ZoneInfo,
     clinic: ClinicProfile,
 ) -> str | None:
@@ -218,6 +335,8 @@ def after_quiet_hours(due: datetime, clinic: ClinicProfile, zone: ZoneInfo) -> d
 
 
 def _variables(
+    step: Step,
+    step_id: str,
     policy: Policy,
     clinic: ClinicProfile,
     patient_name: str,
@@ -228,7 +347,22 @@ def _variables(
 ) -> dict[str, str]:
     name = patient_name if clinic.show_patient_name else ""
     clock_24h = clinic.clock_24h
-    restriction_end = treatment_at + restriction
+    ends = window_ends(policy, treatment_at, restriction)
+    restriction_end = ends[-1].end
+    own = _own_end(step, step_id, ends)
+    later = [g for g in ends if own is not None and g.end > own.end]
+    active = [g for g in ends if g.end > due]
+
+    def stretches(groups: list[WindowEnd]) -> list[Stretch]:
+        return [
+            Stretch(
+                g.avoid,
+                describe_duration(g.end - due),
+                format_clock_relative(g.end, due, zone, clock_24h=clock_24h),
+            )
+            for g in groups
+        ]
+
     return {
         "clinic_name": clinic.name,
         "clinic_phone": clinic.phone_display,
@@ -240,4 +374,45 @@ def _variables(
         "remaining": describe_duration(max(restriction_end - due, timedelta(0))),
         "until": format_clock_relative(restriction_end, due, zone, clock_24h=clock_24h),
         "treatment_time": format_clock_relative(treatment_at, due, zone, clock_24h=clock_24h),
+        "avoid_windows": avoid_sentence(stretches(active)),
+        "avoid_list": avoid_block(stretches(active)),
+        "resumed": listed(own.resume) if own else "",
+        "still_avoid": keep_avoiding_sentence(stretches(later)),
+        "still_list": avoid_block(stretches(later), keep=True),
+        "next_message": _next_message(policy, clinic, ends, due, zone),
     }
+
+
+def _own_end(step: Step, step_id: str, ends: tuple[WindowEnd, ...]) -> WindowEnd | None:
+    """The window end a step is sent at: its own for a window-end step, the last for the
+    all-clear; none for a step at a fixed offset."""
+    if step.at_window_ends:
+        group_id = step_id.partition(":")[2]
+        return next((g for g in ends if g.id == group_id), None)
+    if step.when == "ended":  # a correction: every window has ended
+        return WindowEnd(ends[-1].end, tuple(w for g in ends for w in g.windows))
+    if step.offset.from_restriction_end:
+        return ends[-1]
+    return None
+
+
+def _next_message(
+    policy: Policy,
+    clinic: ClinicProfile,
+    ends: tuple[WindowEnd, ...],
+    at: datetime,
+    zone: ZoneInfo,
+) -> str:
+    """When the patient will hear from us next: at the next window end, or once the quiet
+    hours it falls in are over. Empty when no window ends after `at`."""
+    upcoming = [g.end for g in ends if g.end > at]
+    if not upcoming:
+        return ""
+    when = upcoming[0]
+    waits = any(
+        s.may_wait for s in policy.steps if s.at_window_ends or s.offset.from_restriction_end
+    )
+    if waits and clinic.quiet_hours:
+        when = after_quiet_hours(when, clinic, zone)
+    clock = format_clock_relative(when, at, zone, clock_24h=clinic.clock_24h)
+    return f"We will write again at {clock}."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -23,6 +24,11 @@ from reminders.sources import Answer, find_answer, load_answers, normalise
 from reminders.templates import unknown_fields
 
 RESTRICTION_END = "restriction_end"
+WINDOW_END = "window_end"
+PLANNED = "planned"
+# A window that lasts the treatment's restriction (the clinic's length, or the patient's).
+RESTRICTION = "restriction"
+# The lengths any clinic's own source may set: outside, a text would read oddly or go stale.
 MIN_RESTRICTION = timedelta(minutes=30)
 MAX_RESTRICTION = timedelta(days=7)
 _ANCHORED = re.compile(r"^restriction_end(?:\s*\+\s*(\S+))?$")
@@ -46,11 +52,36 @@ class Instruction(_Strict):
     citations: list[Citation] = Field(min_length=1)
 
 
+class WindowSpec(_Strict):
+    id: Slug
+    # "restriction" (the treatment's restriction length) or a fixed length like "4h".
+    length: Text
+    # As a text lists them: "please avoid {avoid}", "you can {resume} as usual".
+    avoid: list[Text] = Field(min_length=1)
+    resume: list[Text] = Field(min_length=1)
+    instructions: list[Instruction] = Field(min_length=1)
+
+
+class RestrictionSpec(_Strict):
+    """The restriction lengths the cited answers support; a clinic needs its own source
+    for any other."""
+
+    shortest: Text
+    longest: Text
+    says: Text
+    citations: list[Citation] = Field(min_length=1)
+
+
 class StepSpec(_Strict):
     id: Slug
+    # "0m", "restriction_end" (when the last window ends), or "window_end": one message
+    # at each earlier window end.
     offset: Text
     expires: Text
-    not_before: Literal["restriction_end"] | None = None
+    not_before: Literal["restriction_end", "window_end"] | None = None
+    # When the step is sent: "planned" with every treatment, or only when staff
+    # correct what a patient was told (see Correction).
+    when: Literal["planned", "tightened", "loosened", "ended", "withdrawn"] = "planned"
     may_wait: bool = False
     min_useful: Text = "0m"
     sms: Text
@@ -65,18 +96,36 @@ class PolicySpec(_Strict):
     generic_name: Text
     product_name: Text
     source: Text
+    restriction: RestrictionSpec
+    windows: list[WindowSpec] = Field(min_length=1)
     steps: list[StepSpec] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """An instant relative to the treatment: `after` plus, if anchored, the restriction length."""
+    """An instant relative to the treatment: `after` plus, if anchored, the time until the
+    last window ends (the span). A window-end anchor stands for each earlier window end."""
 
     after: timedelta
     from_restriction_end: bool
+    each_window_end: bool = False
+
+    def resolve(self, span: timedelta) -> timedelta:
+        return self.after + (span if self.from_restriction_end else timedelta(0))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Something the patient avoids, for how long, and the answers that say so."""
+
+    id: str
+    length: timedelta | None  # None: the treatment's restriction length
+    avoid: tuple[str, ...]
+    resume: tuple[str, ...]
+    instructions: tuple[Instruction, ...]
 
     def resolve(self, restriction: timedelta) -> timedelta:
-        return self.after + (restriction if self.from_restriction_end else timedelta(0))
+        return restriction if self.length is None else self.length
 
 
 @dataclass(frozen=True)
@@ -94,6 +143,17 @@ class Step:
     email_body: str
     instructions: tuple[Instruction, ...]
 
+    when: str = "planned"
+
+    @property
+    def at_window_ends(self) -> bool:
+        return self.offset.each_window_end
+
+    @property
+    def planned(self) -> bool:
+        """Sent with every treatment; the others only when a correction calls for them."""
+        return self.when == PLANNED
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -102,11 +162,21 @@ class Policy:
     generic_name: str
     product_name: str
     version: str
+    shortest: timedelta  # the restriction lengths the answers support
+    longest: timedelta
+    restriction: RestrictionSpec
+    windows: tuple[Window, ...]
     steps: tuple[Step, ...]
     path: Path
 
     def step(self, step_id: str) -> Step | None:
-        return self._by_id.get(step_id)
+        """The step a message was planned from; `window_end:posture` names the step
+        `window_end` sent when the window `posture` ended."""
+        return self._by_id.get(step_id.partition(":")[0])
+
+    def supports(self, restriction: timedelta) -> bool:
+        """Whether the cited answers support this restriction length."""
+        return self.shortest <= restriction <= self.longest
 
     @cached_property
     def _by_id(self) -> dict[str, Step]:
@@ -124,6 +194,8 @@ class Problem:
 
 
 def parse_anchor(text: str) -> Anchor:
+    if text.strip() == WINDOW_END:
+        return Anchor(timedelta(0), False, each_window_end=True)
     match = _ANCHORED.match(text.strip())
     if match:
         extra = match.group(1)
@@ -186,6 +258,8 @@ def _check_policy(path: Path, spec: PolicySpec) -> list[Problem]:
         answers = load_answers(source_path)
     else:
         problems.append(Problem(file, "source", f"file {spec.source!r} not found"))
+    problems += _check_restriction(file, spec.restriction, answers)
+    problems += _check_windows(file, spec.windows, answers)
     seen: set[str] = set()
     previous: tuple[timedelta, timedelta] | None = None
     for i, step in enumerate(spec.steps):
@@ -196,7 +270,7 @@ def _check_policy(path: Path, spec: PolicySpec) -> list[Problem]:
         problems += _check_step_times(file, key, step)
         problems += _check_templates(file, key, step)
         if answers is not None:
-            problems += _check_citations(file, key, step, answers)
+            problems += _check_instructions(file, key, step.instructions, answers)
         order = _order_key(step)
         if (
             order is not None
@@ -215,12 +289,65 @@ def _check_policy(path: Path, spec: PolicySpec) -> list[Problem]:
     return problems
 
 
+def _check_restriction(
+    file: str, spec: RestrictionSpec, answers: list[Answer] | None
+) -> list[Problem]:
+    problems = []
+    bounds = []
+    for field in ("shortest", "longest"):
+        try:
+            length = parse_duration(getattr(spec, field))
+        except ValueError as exc:
+            problems.append(Problem(file, f"restriction.{field}", str(exc)))
+            continue
+        if not MIN_RESTRICTION <= length <= MAX_RESTRICTION:
+            problems.append(Problem(file, f"restriction.{field}", "must be between 30m and 7d"))
+        bounds.append(length)
+    if len(bounds) == 2 and bounds[0] > bounds[1]:
+        problems.append(Problem(file, "restriction", "shortest is longer than longest"))
+    if answers is not None:
+        problems += _check_cited(file, "restriction", spec.citations, answers)
+    return problems
+
+
+def _check_windows(
+    file: str, windows: list[WindowSpec], answers: list[Answer] | None
+) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for i, window in enumerate(windows):
+        key = f"windows[{i}]"
+        if window.id in seen:
+            problems.append(Problem(file, f"{key}.id", f"duplicate window id {window.id!r}"))
+        seen.add(window.id)
+        if window.length != RESTRICTION:
+            try:
+                length = parse_duration(window.length)
+            except ValueError as exc:
+                problems.append(Problem(file, f"{key}.length", str(exc)))
+            else:
+                if not MIN_RESTRICTION <= length <= MAX_RESTRICTION:
+                    problems.append(Problem(file, f"{key}.length", "must be between 30m and 7d"))
+        if answers is not None:
+            problems += _check_instructions(file, key, window.instructions, answers)
+    if not any(w.length == RESTRICTION for w in windows):
+        problems.append(
+            Problem(
+                file, "windows", 'no window follows the restriction length (length = "restriction")'
+            )
+        )
+    return problems
+
+
 def _order_key(step: StepSpec) -> tuple[timedelta, timedelta] | None:
     # Offsets are linear in the restriction length: in order at both ends of
-    # the allowed range means in order for every length between.
+    # the allowed range means in order for every length between. Window-end steps
+    # fall between the first and the last window end: they are planned in order.
     try:
         anchor = parse_anchor(step.offset)
     except ValueError:
+        return None
+    if anchor.each_window_end or step.when != PLANNED:
         return None
     return anchor.resolve(MIN_RESTRICTION), anchor.resolve(MAX_RESTRICTION)
 
@@ -238,9 +365,21 @@ def _check_step_times(file: str, key: str, step: StepSpec) -> list[Problem]:
         if field == "offset":
             assert isinstance(parsed, Anchor)
             offset = parsed
-    if step.not_before and offset and not offset.from_restriction_end:
+        elif field == "expires" and isinstance(parsed, Anchor) and parsed.each_window_end:
+            problems.append(
+                Problem(
+                    file,
+                    f"{key}.expires",
+                    "must be restriction_end (plus a span) or a span after the step is due",
+                )
+            )
+    if step.not_before == RESTRICTION_END and offset and not offset.from_restriction_end:
         problems.append(
             Problem(file, f"{key}.offset", "a step with not_before must be due at restriction_end")
+        )
+    if step.not_before == WINDOW_END and offset and not offset.each_window_end:
+        problems.append(
+            Problem(file, f"{key}.offset", "a step with not_before must be due at window_end")
         )
     return problems
 
@@ -260,23 +399,33 @@ def _check_templates(file: str, key: str, step: StepSpec) -> list[Problem]:
     return problems
 
 
-def _check_citations(file: str, key: str, step: StepSpec, answers: list[Answer]) -> list[Problem]:
+def _check_instructions(
+    file: str, key: str, instructions: Sequence[Instruction], answers: list[Answer]
+) -> list[Problem]:
     problems = []
-    for j, instruction in enumerate(step.instructions):
-        for k, citation in enumerate(instruction.citations):
-            ckey = f"{key}.instructions[{j}].citations[{k}]"
-            answer = find_answer(answers, heading=citation.heading, clinician=citation.clinician)
-            if answer is None:
-                problems.append(
-                    Problem(
-                        file,
-                        ckey,
-                        f"no answer headed {citation.heading!r} by {citation.clinician!r} "
-                        "in the source",
-                    )
+    for j, instruction in enumerate(instructions):
+        problems += _check_cited(file, f"{key}.instructions[{j}]", instruction.citations, answers)
+    return problems
+
+
+def _check_cited(
+    file: str, key: str, citations: Sequence[Citation], answers: list[Answer]
+) -> list[Problem]:
+    problems = []
+    for k, citation in enumerate(citations):
+        ckey = f"{key}.citations[{k}]"
+        answer = find_answer(answers, heading=citation.heading, clinician=citation.clinician)
+        if answer is None:
+            problems.append(
+                Problem(
+                    file,
+                    ckey,
+                    f"no answer headed {citation.heading!r} by {citation.clinician!r} "
+                    "in the source",
                 )
-            elif citation.quote and normalise(citation.quote) not in normalise(answer.text):
-                problems.append(Problem(file, f"{ckey}.quote", "quote not found in that answer"))
+            )
+        elif citation.quote and normalise(citation.quote) not in normalise(answer.text):
+            problems.append(Problem(file, f"{ckey}.quote", "quote not found in that answer"))
     return problems
 
 
@@ -288,6 +437,19 @@ def _build_policy(path: Path, spec: PolicySpec, content: bytes) -> Policy:
         generic_name=spec.generic_name,
         product_name=spec.product_name,
         version=policy_version(spec.treatment, content),
+        shortest=parse_duration(spec.restriction.shortest),
+        longest=parse_duration(spec.restriction.longest),
+        restriction=spec.restriction,
+        windows=tuple(
+            Window(
+                id=w.id,
+                length=None if w.length == RESTRICTION else parse_duration(w.length),
+                avoid=tuple(w.avoid),
+                resume=tuple(w.resume),
+                instructions=tuple(w.instructions),
+            )
+            for w in spec.windows
+        ),
         steps=steps,
         path=path,
     )
@@ -301,13 +463,14 @@ def _build_step(step: StepSpec) -> Step:
         offset=parse_anchor(step.offset),
         expires_at=parse_anchor(expires) if anchored else None,
         expires_after=None if anchored else parse_duration(expires),
-        not_before_restriction_end=step.not_before == RESTRICTION_END,
+        not_before_restriction_end=step.not_before is not None,
         may_wait=step.may_wait,
         min_useful=parse_duration(step.min_useful),
         sms=step.sms,
         email_subject=step.email_subject,
         email_body=step.email_body,
         instructions=tuple(step.instructions),
+        when=step.when,
     )
 
 
@@ -350,7 +513,9 @@ def load_policies(directory: Path) -> PolicySet:
 def step_times(step: Step) -> tuple[str, str]:
     """A step's offset and expiry as a policy file writes them: `0m`, `restriction_end`, `12h`."""
     offset = format_duration(step.offset.after)
-    if step.offset.from_restriction_end:
+    if step.offset.each_window_end:
+        offset = WINDOW_END
+    elif step.offset.from_restriction_end:
         offset = RESTRICTION_END + (f"+{offset}" if step.offset.after else "")
     if step.expires_at is not None:
         expires = RESTRICTION_END

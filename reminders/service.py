@@ -8,23 +8,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders import intake
-from reminders.clinics import ClinicProfiles, clinic_settings_of
+from reminders import corrections, intake
+from reminders.clinics import ClinicProfiles
 from reminders.clock import Clock
 from reminders.db import plans, repo
 from reminders.db.engine import read_only_sessions
 from reminders.db.models import Alert, ChannelProblem, Clinic, Message, Treatment
 from reminders.domain import ClinicProfile, EventKind, MessageState, PatientProfile, TreatmentStatus
+from reminders.durations import parse_duration
 from reminders.errors import ConflictError, InputError, NotFoundError
 from reminders.inputs import check_treatment_time
 from reminders.intake import TreatmentInput
-from reminders.patients import patient_profile_of
-from reminders.planning import Plan, plan_treatment
+from reminders.localtime import format_staff
+from reminders.planning import Plan, PlannedStep, plan_treatment
 from reminders.policies import Policy, PolicySet
+from reminders.replanning import Change, plan_now
 from reminders.settings import ClinicSettings
 
 
@@ -32,6 +35,20 @@ from reminders.settings import ClinicSettings
 class CancelResult:
     cancelled: list[int]  # message ids that will not be sent
     in_flight: list[int]  # message ids already being handed to a provider
+    withdrawal: PlannedStep | None = None  # what whoever got its messages is told, if anything
+    notified: bool = False  # whether the withdrawal goes (staff may choose not to)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class CorrectionResult:
+    treatment: Treatment  # as stored (or, for a dry run, as it would be)
+    kind: str | None  # tightened, loosened or ended; None: the patient need not be told
+    correction: PlannedStep | None  # the message that tells them
+    notified: bool  # whether it goes (staff may choose not to, with a reason)
+    not_notified_reason: str | None = None
+    dry_run: bool = False
+    plan: Plan | None = None  # the corrected plan, for showing before it is saved
 
 
 MAX_ACTOR = 80  # who acknowledged an alert, as stored
@@ -201,15 +218,34 @@ class ReminderService:
             raise NotFoundError(f"treatment {treatment_id} not found")
         return treatment
 
-    def cancel(self, clinic_id: int, treatment_id: int, *, reason: str) -> CancelResult:
+    def cancel(
+        self,
+        clinic_id: int,
+        treatment_id: int,
+        *,
+        reason: str,
+        error: bool = False,
+        notify: bool = True,
+        not_notified_reason: str | None = None,
+        dry_run: bool = False,
+    ) -> CancelResult:
         """Cancel every message not yet handed to a provider; sent ones stay in history.
 
         A message whose provider call has already begun cannot be recalled: it
-        is reported as in flight, so the caller knows it may still arrive.
+        is reported as in flight, so the caller knows it may still arrive. A
+        treatment cancelled as logged in `error` (the wrong patient) also tells
+        whoever received its messages to disregard them, unless staff choose not
+        to notify, with a reason. `dry_run` says what would happen and stores nothing.
         """
         now = self.clock.now()
-        with self.sessions.begin() as session:
+        # Committed at the end, or not at all for a dry run (closing rolls back).
+        with self.sessions() as session:
             treatment = _owned_treatment(session, clinic_id, treatment_id)
+            withdrawal = self._withdrawal(session, treatment, now) if error else None
+            told = _notify_decision(withdrawal, notify, not_notified_reason)
+            if dry_run:
+                flying = [m.id for m in treatment.messages if m.state == MessageState.SENDING.value]
+                return CancelResult([], flying, withdrawal, told, dry_run=True)
             if treatment.status == TreatmentStatus.ACTIVE.value:
                 treatment.status = TreatmentStatus.CANCELLED.value
                 treatment.cancelled_at = now
@@ -219,42 +255,136 @@ class ReminderService:
                 session, treatment_id=treatment_id, reason=reason, now=now
             )
             flying = [m.id for m in repo.in_flight(session, treatment_id=treatment_id)]
-            return CancelResult(cancelled=cancelled, in_flight=flying)
+            if withdrawal is not None:
+                treatment.correction_note = self._store_correction(
+                    session, treatment, withdrawal, told, not_notified_reason, now
+                )
+            session.commit()
+            return CancelResult(cancelled, flying, withdrawal, told)
 
     def reschedule(self, clinic_id: int, treatment_id: int, *, performed_at: datetime) -> Treatment:
-        """Correct a treatment's time: pending messages are re-planned, sent ones stay."""
+        """Correct a treatment's time, telling the patient if what they were told changed."""
+        return self.correct(clinic_id, treatment_id, performed_at=performed_at).treatment
+
+    def correct(
+        self,
+        clinic_id: int,
+        treatment_id: int,
+        *,
+        performed_at: datetime | None = None,
+        restriction: timedelta | None = None,
+        restriction_reason: str | None = None,
+        notify: bool = True,
+        not_notified_reason: str | None = None,
+        dry_run: bool = False,
+    ) -> CorrectionResult:
+        """Correct a treatment's time or its restriction: what is still to go is planned
+        again, and a patient already told other times gets a correction (see
+        reminders.corrections), unless staff choose not to notify, with a reason.
+
+        The treatment keeps its restriction unless a new one is given. `dry_run` returns
+        what would happen, the correction's text included, and stores nothing.
+        """
         now = self.clock.now()
-        check_treatment_time(performed_at, now=now)
-        with self.sessions.begin() as session:
+        if performed_at is not None:
+            check_treatment_time(performed_at, now=now)
+        # Committed at the end, or not at all for a dry run (closing rolls back).
+        with self.sessions() as session:
             treatment = _owned_treatment(session, clinic_id, treatment_id)
             if treatment.status != TreatmentStatus.ACTIVE.value:
                 raise ConflictError("the treatment is cancelled; log a new treatment instead")
-            clinic = clinic_settings_of(treatment_clinic(session, clinic_id)).profile()
+            clinic_row = treatment_clinic(session, clinic_id)
             policy = self.policy(treatment.treatment_type)
-            local = performed_at.astimezone(clinic.timezone)
-            reason = f"re-planned: treatment time corrected to {local:%Y-%m-%d %H:%M %Z}"
-            repo.cancel_unsent(session, treatment_id=treatment_id, reason=reason, now=now)
-            # A step being handed to a provider right now counts as sent: never twice.
-            done = {m.step_id for m in treatment.messages if m.state == MessageState.SENT.value}
-            done |= {m.step_id for m in repo.in_flight(session, treatment_id=treatment_id)}
-            plan = plan_treatment(
-                treatment_at=performed_at,
-                policy=policy,
-                clinic=clinic,
-                patient=patient_profile_of(treatment.patient),
-                now=now,
+            if restriction is None and restriction_reason:
+                raise InputError("restriction", "is required with a restriction_reason")
+            kept = intake.Restriction(
+                parse_duration(treatment.restriction),
+                treatment.restriction_reason,
+                treatment.restriction_source,
             )
-            treatment.performed_at = plan.treatment_at
-            treatment.policy_version = policy.version
-            treatment.updated_at = now
-            plans.insert_plans(
-                session.connection(),
-                [(clinic_id, treatment_id, plan)],
-                now,
-                event=EventKind.REPLANNED,
-                already_sent=done,
+            new = (
+                kept
+                if restriction is None
+                else intake.checked_restriction(policy, clinic_row, restriction, restriction_reason)
             )
-        return self.treatment(clinic_id, treatment_id)
+            change = Change(
+                treatment, policy, self.planning_profile(clinic_row), performed_at, kept, new, now
+            )
+            plan, kind, message = change.plan(self._sent_steps(session, treatment))
+            told = _notify_decision(message, notify, not_notified_reason)
+            if dry_run:
+                return CorrectionResult(
+                    change.preview(plan),
+                    kind,
+                    message,
+                    told,
+                    not_notified_reason,
+                    dry_run=True,
+                    plan=plan,
+                )
+            change.apply(session, plan, kind, self._sent_steps(session, treatment))
+            if message is not None:
+                treatment.correction_note = self._store_correction(
+                    session, treatment, message, told, not_notified_reason, now
+                )
+            session.commit()
+        return CorrectionResult(
+            self.treatment(clinic_id, treatment_id), kind, message, told, not_notified_reason
+        )
+
+    def _sent_steps(self, session: Session, treatment: Treatment) -> list[str]:
+        """The treatment's steps that went (or are going) to the patient, in the order they went."""
+        flying = {m.id for m in repo.in_flight(session, treatment_id=treatment.id)}
+        gone = [
+            m for m in treatment.messages if m.state == MessageState.SENT.value or m.id in flying
+        ]
+        return [m.step_id for m in sorted(gone, key=lambda m: (m.sent_at or m.updated_at, m.id))]
+
+    def _withdrawal(
+        self, session: Session, treatment: Treatment, now: datetime
+    ) -> PlannedStep | None:
+        """The message telling whoever received this treatment's messages to disregard them;
+        None when nothing was sent."""
+        if not self._sent_steps(session, treatment):
+            return None
+        policy = self.policy(treatment.treatment_type)
+        step = next((s for s in policy.steps if s.when == corrections.WITHDRAWN), None)
+        if step is None:
+            return None
+        return plan_now(step, treatment, policy, self.planning_profile(treatment.clinic), now)
+
+    def _store_correction(
+        self,
+        session: Session,
+        treatment: Treatment,
+        message: PlannedStep,
+        told: bool,
+        not_notified_reason: str | None,
+        now: datetime,
+    ) -> str:
+        """Store the correction message (if the patient is to be told); the note for the desk."""
+        zone = ZoneInfo(treatment.patient.timezone or treatment.clinic.timezone)
+        if not told:
+            return f"{format_staff(now, zone)}: patient not told ({message.step_id}): " + (
+                not_notified_reason or ""
+            )
+        plans.insert(
+            session.connection(),
+            [
+                plans.NewMessage(
+                    treatment.clinic_id,
+                    treatment.id,
+                    message,
+                    self.policy(treatment.treatment_type).version,
+                    EventKind.PLANNED,
+                    note="correction: what the patient was told has changed",
+                )
+            ],
+            now,
+        )
+        if message.skipped:
+            return f"{format_staff(now, zone)}: correction not sent: {message.skip_reason}"
+        return f"{format_staff(now, zone)}: patient told ({message.step_id}): {message.body}"
 
     def find_treatments(self, clinic_id: int, query: repo.TreatmentQuery) -> Sequence[Treatment]:
         """A page of the clinic's treatments, newest first."""
@@ -298,6 +428,20 @@ class ReminderService:
         since = self.clock.now() - timedelta(days=days)
         with self.reads() as session:
             return repo.upcoming_messages(session, clinic_id=clinic_id, since=since, limit=limit)
+
+
+def _notify_decision(
+    message: PlannedStep | None, notify: bool, not_notified_reason: str | None
+) -> bool:
+    """Whether a correction goes to the patient: it does, unless staff say why not."""
+    if message is None:
+        return False
+    if notify:
+        return True
+    reason = " ".join((not_notified_reason or "").split())
+    if not reason:
+        raise InputError("not_notified_reason", "is required when the patient is not to be told")
+    return False
 
 
 def treatment_clinic(session: Session, clinic_id: int) -> Clinic:

@@ -60,6 +60,11 @@ class ClinicSettings(BaseModel):
     messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
     # When a text cannot be delivered (invalid or landline number), email instead.
     email_fallback: bool = True
+    # A restriction length the policies' cited answers do not support needs the
+    # clinic's own source: a file in config/sources and the sentence in it that sets
+    # the length (checked word for word; its version is recorded on each treatment).
+    restriction_source: str | None = Field(default=None, max_length=120)
+    restriction_quote: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -247,6 +252,11 @@ class Settings(BaseSettings):
     @property
     def policies_dir(self) -> Path:
         return self.config_dir / "policies"
+
+    @property
+    def sources_dir(self) -> Path:
+        """Where cited sources live: the answers, and clinics' own protocols."""
+        return self.config_dir / "sources"
 
     @property
     def effective_database_url(self) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Two segments: 306 GSM-7 characters. Every text costs what two cost, no more.
+SEGMENT_BUDGET = 2
+
 # GSM 03.38 basic character set.
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"

@@ -17,6 +17,12 @@ VARIABLES: dict[str, str] = {
     "remaining": "restriction time left when the message goes, in words",
     "until": "local time the restriction ends, e.g. '6:30 PM'",
     "treatment_time": "local time of the treatment, e.g. '2:30 PM'",
+    "avoid_windows": "what to avoid and until when, each window at its length, in one sentence",
+    "avoid_list": "what to avoid and until when, as a list per window (for emails)",
+    "resumed": "what the patient may do again when this message's window ends",
+    "still_avoid": "what still applies after this message's window ends, and until when",
+    "still_list": "what still applies, as a list per window (for emails)",
+    "next_message": "'We will write again at 8:00 AM tomorrow.', or empty if nothing follows",
 }
 
 

@@ -11,9 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from reminders.db.models import Alert, ApiKey, ChannelProblem, Clinic, Message, Treatment
+from reminders.durations import format_duration
 from reminders.localtime import format_staff
-from reminders.planning import Plan
-from reminders.policies import Policy, Problem, step_times
+from reminders.planning import Plan, PlannedStep
+from reminders.policies import Citation, Policy, Problem, step_times
 from reminders.sms_budget import SmsReport
 
 STATE_STYLE = {
@@ -75,6 +76,21 @@ def plan_view(plan: Plan, *, title: str) -> Group:
     return Group(table, summary, *texts)
 
 
+def patient_message_view(message: PlannedStep) -> Panel:
+    """What the patient will be told, as the desk sees it before saving."""
+    if message.skip_reason:
+        return Panel(
+            Text(f"A correction would not be sent: {message.skip_reason}", style="magenta"),
+            title="the patient",
+        )
+    text = f"Subject: {message.subject}\n\n{message.body}" if message.subject else message.body
+    return Panel(
+        text,
+        title=f"the patient will be told ({message.step_id}, by {message.channel.value})",
+        title_align="left",
+    )
+
+
 def messages_table(messages: Sequence[Message], zone: ZoneInfo, *, title: str) -> Table:
     table = Table(title=title)
     for column in (
@@ -116,8 +132,14 @@ def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
         f"logged {format_staff(treatment.logged_at, zone)}, restriction {treatment.restriction}",
         f"\npolicy {treatment.policy_version}",
     )
+    if treatment.restriction_reason:
+        header.append(f"\nrestriction set for this patient: {treatment.restriction_reason}")
+    if treatment.restriction_source:
+        header.append(f"\nrestriction from the clinic's own source {treatment.restriction_source}")
     if treatment.cancel_reason:
         header.append(f"\ncancelled: {treatment.cancel_reason}", style="dim")
+    if treatment.correction_note:
+        header.append(f"\nlast correction: {treatment.correction_note}")
     for alert in treatment.alerts:
         if alert.acknowledged_at is None:
             header.append(f"\nNEEDS A CALL (alert {alert.id}): {alert.detail}", style="bold red")
@@ -168,22 +190,49 @@ def treatment_view(treatment: Treatment, zone: ZoneInfo) -> Group:
     return Group(Panel(header), table, *rewritten)
 
 
-def policy_summary(policy: Policy) -> Table:
-    table = Table(title=f"{policy.treatment} ({policy.version})")
-    for column in ("step", "offset", "expires", "may wait", "instructions", "citations"):
-        table.add_column(column)
+def policy_summary(policy: Policy) -> Group:
+    """What a policy asks of the patient, for how long, and on which answers each rests."""
+    restriction = policy.restriction
+    header = Text.assemble(
+        (f"{policy.treatment} ({policy.version})", "bold"),
+        f"\nrestriction lengths the answers support: {format_duration(policy.shortest)} "
+        f"to {format_duration(policy.longest)}: {restriction.says}",
+        "\n",
+        _citations(restriction.citations),
+    )
+    windows = Table(title="windows: what to avoid, for how long", show_lines=True)
+    for column in ("window", "length", "avoid", "instruction", "cited answers"):
+        windows.add_column(column, overflow="fold")
+    for window in policy.windows:
+        length = "the restriction" if window.length is None else format_duration(window.length)
+        for i, instruction in enumerate(window.instructions):
+            windows.add_row(
+                window.id if i == 0 else "",
+                length if i == 0 else "",
+                ", ".join(window.avoid) if i == 0 else "",
+                instruction.says,
+                _citations(instruction.citations),
+            )
+    steps = Table(title="messages", show_lines=True)
+    for column in ("step", "offset", "expires", "may wait", "instruction", "cited answers"):
+        steps.add_column(column, overflow="fold")
     for step in policy.steps:
         offset, expires = step_times(step)
-        citations = sum(len(i.citations) for i in step.instructions)
-        table.add_row(
-            step.id,
-            offset,
-            expires,
-            "yes" if step.may_wait else "no",
-            str(len(step.instructions)),
-            str(citations),
-        )
-    return table
+        for i, instruction in enumerate(step.instructions):
+            first = i == 0
+            steps.add_row(
+                step.id if first else "",
+                offset if first else "",
+                expires if first else "",
+                ("yes" if step.may_wait else "no") if first else "",
+                instruction.says,
+                _citations(instruction.citations),
+            )
+    return Group(Panel(header), windows, steps)
+
+
+def _citations(citations: Sequence[Citation]) -> Text:
+    return Text("\n".join(f"{c.clinician}: {c.heading!r}" for c in citations), style="dim")
 
 
 def print_problems(console: Console, problems: Sequence[Problem]) -> None:
@@ -223,9 +272,11 @@ def keys_table(keys: Sequence[ApiKey]) -> Table:
     return table
 
 
-def sms_cost_table(policy: Policy, reports: Sequence[SmsReport], budget: int) -> Table:
-    table = Table(title=f"{policy.treatment} SMS cost (budget {budget} segments)")
-    for column in ("step", "encoding", "as written", "at its longest"):
+def sms_cost_table(
+    policy: Policy, reports: Sequence[SmsReport], budget: int, *, name: str = "a 60-character name"
+) -> Table:
+    table = Table(title=f"{policy.treatment} SMS cost (budget {budget} segments, {name})")
+    for column in ("message", "restriction", "encoding", "as written", "at its longest"):
         table.add_column(column)
     for r in reports:
         longest = Text(
@@ -234,6 +285,7 @@ def sms_cost_table(policy: Policy, reports: Sequence[SmsReport], budget: int) ->
         )
         table.add_row(
             r.step_id,
+            format_duration(r.restriction),
             r.longest.encoding,
             f"{r.template.units} units, {r.template.segments} segment(s)",
             longest,

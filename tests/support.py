@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from reminders.bootstrap import App
 from reminders.channels.base import ChannelRegistry, Outgoing, Receipt
@@ -58,8 +58,12 @@ def treatment_input(
     email: str | None = None,
     channel: ChannelKind | None = None,
     sms_consent_at: datetime | None = CONSENT_AT,
+    restriction: timedelta | None = None,
+    restriction_reason: str | None = None,
 ) -> TreatmentInput:
     return TreatmentInput(
+        restriction=restriction,
+        restriction_reason=restriction_reason,
         patient=PatientInput(
             name=name,
             phone=phone,

@@ -37,6 +37,9 @@ FIELD_LOCATIONS: dict[str, tuple[str, ...]] = {
     "phone_query": ("query", "phone"),
     "cursor": ("query", "cursor"),
     "by": ("body", "by"),
+    "restriction": ("body", "restriction"),
+    "restriction_reason": ("body", "restriction_reason"),
+    "not_notified_reason": ("body", "not_notified_reason"),
 }
 
 DESCRIPTION = """

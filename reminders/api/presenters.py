@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 from reminders.api import schemas
 from reminders.db.models import Alert, ChannelProblem, Message, Treatment
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
-from reminders.planning import Plan
-from reminders.policies import Policy, step_times
+from reminders.durations import format_duration
+from reminders.planning import Plan, PlannedStep
+from reminders.policies import Citation, Instruction, Policy, step_times
 
 
 def treatment_zone(treatment: Treatment, clinic_zone: ZoneInfo) -> ZoneInfo:
@@ -57,9 +58,12 @@ def treatment_public(treatment: Treatment, clinic_zone: ZoneInfo) -> schemas.Tre
         performed_at_local=treatment.performed_at.astimezone(zone),
         logged_at=treatment.logged_at,
         restriction=treatment.restriction,
+        restriction_reason=treatment.restriction_reason,
+        restriction_source=treatment.restriction_source,
         policy_version=treatment.policy_version,
         cancelled_at=treatment.cancelled_at,
         cancel_reason=treatment.cancel_reason,
+        correction_note=treatment.correction_note,
         patient=schemas.PatientPublic(
             id=patient.id,
             name=patient.name,
@@ -105,22 +109,23 @@ def plan_public(plan: Plan) -> schemas.PlanPublic:
         restriction_end_local=plan.restriction_end.astimezone(plan.zone),
         timezone=plan.zone.key,
         policy_version=plan.policy_version,
-        steps=[
-            schemas.PlannedStepPublic(
-                step_id=s.step_id,
-                channel=s.channel,
-                natural_at=s.natural_at,
-                due_at=s.due_at,
-                due_at_local=s.due_at.astimezone(plan.zone),
-                expires_at=s.expires_at,
-                not_before=s.not_before,
-                subject=s.subject,
-                body=s.body,
-                skip_reason=s.skip_reason,
-                note=s.note,
-            )
-            for s in plan.steps
-        ],
+        steps=[planned_step_public(s, plan.zone) for s in plan.steps],
+    )
+
+
+def planned_step_public(step: PlannedStep, zone: ZoneInfo) -> schemas.PlannedStepPublic:
+    return schemas.PlannedStepPublic(
+        step_id=step.step_id,
+        channel=step.channel,
+        natural_at=step.natural_at,
+        due_at=step.due_at,
+        due_at_local=step.due_at.astimezone(zone),
+        expires_at=step.expires_at,
+        not_before=step.not_before,
+        subject=step.subject,
+        body=step.body,
+        skip_reason=step.skip_reason,
+        note=step.note,
     )
 
 
@@ -135,27 +140,46 @@ def policy_public(policy: Policy, restriction: str) -> schemas.PolicyPublic:
                 expires=expires,
                 not_before_restriction_end=step.not_before_restriction_end,
                 may_wait=step.may_wait,
+                when=step.when,
                 sms=step.sms,
                 email_subject=step.email_subject,
                 email_body=step.email_body,
-                instructions=[
-                    schemas.InstructionPublic(
-                        says=i.says,
-                        citations=[
-                            schemas.CitationPublic(
-                                heading=c.heading, clinician=c.clinician, quote=c.quote
-                            )
-                            for c in i.citations
-                        ],
-                    )
-                    for i in step.instructions
-                ],
+                instructions=[_instruction(i) for i in step.instructions],
             )
         )
+    cited = policy.restriction
     return schemas.PolicyPublic(
         treatment=policy.treatment,
         title=policy.title,
         version=policy.version,
         restriction=restriction,
+        supported_restrictions=schemas.RestrictionRangePublic(
+            shortest=format_duration(policy.shortest),
+            longest=format_duration(policy.longest),
+            says=cited.says,
+            citations=[_citation(c) for c in cited.citations],
+        ),
+        windows=[
+            schemas.WindowPublic(
+                id=w.id,
+                length="restriction" if w.length is None else format_duration(w.length),
+                avoid=list(w.avoid),
+                resume=list(w.resume),
+                instructions=[_instruction(i) for i in w.instructions],
+            )
+            for w in policy.windows
+        ],
         steps=steps,
+    )
+
+
+def _instruction(instruction: Instruction) -> schemas.InstructionPublic:
+    return schemas.InstructionPublic(
+        says=instruction.says, citations=[_citation(c) for c in instruction.citations]
+    )
+
+
+def _citation(citation: Citation) -> schemas.CitationPublic:
+    return schemas.CitationPublic(
+        heading=citation.heading, clinician=citation.clinician, quote=citation.quote
     )

@@ -24,6 +24,7 @@ Email = Annotated[str, Field(min_length=1, max_length=254), Printable]
 Zone = Annotated[str, Field(min_length=1, max_length=64), Printable]
 TreatmentType = Annotated[str, Field(min_length=1, max_length=40), Printable]
 Reason = Annotated[str, Field(min_length=1, max_length=500), Printable]
+Length = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^\s*(\d+[dhms]\s*)+$")]
 
 
 class _Request(BaseModel):
@@ -70,14 +71,44 @@ class TreatmentCreate(_Request):
         default=None,
         description="With an offset, or a local time read in the clinic's zone. Default: now.",
     )
+    restriction: Length | None = Field(
+        default=None,
+        description="This patient's restriction length (e.g. 6h), within what the policy's "
+        "answers support; default: the clinic's.",
+    )
+    restriction_reason: Reason | None = Field(
+        default=None, description="Why this patient's restriction differs (required with it)."
+    )
 
 
-class TreatmentUpdate(_Request):
-    performed_at: datetime = Field(description="The corrected treatment time.")
+class _Notifying(_Request):
+    notify: bool = Field(
+        default=True,
+        description="Tell the patient when what they were sent changes (false: give "
+        "not_notified_reason).",
+    )
+    not_notified_reason: Reason | None = None
+    dry_run: bool = Field(
+        default=False,
+        description="Say what would happen, the patient's message included; store nothing.",
+    )
 
 
-class CancelRequest(_Request):
+class TreatmentUpdate(_Notifying):
+    performed_at: datetime | None = Field(default=None, description="The corrected treatment time.")
+    restriction: Length | None = Field(
+        default=None, description="A new restriction length for this patient, e.g. 6h."
+    )
+    restriction_reason: Reason | None = None
+
+
+class CancelRequest(_Notifying):
     reason: Reason = "cancelled by the clinic"
+    error: bool = Field(
+        default=False,
+        description="Logged in error (the wrong patient): whoever received its messages is "
+        "told to disregard them.",
+    )
 
 
 class PreviewRequest(_Request):
@@ -185,10 +216,20 @@ class TreatmentPublic(BaseModel):
     performed_at: datetime
     performed_at_local: datetime
     logged_at: datetime
-    restriction: str
+    restriction: str = Field(description="The treatment's restriction length, e.g. 4h.")
+    restriction_reason: str | None = Field(
+        description="Why this patient's restriction differs from the clinic's, if it does."
+    )
+    restriction_source: str | None = Field(
+        description="The clinic's own source (file@version) for a length the policy's "
+        "answers do not cover."
+    )
     policy_version: str
     cancelled_at: datetime | None
     cancel_reason: str | None
+    correction_note: str | None = Field(
+        description="What the patient was told of the last correction, or why not."
+    )
     patient: PatientPublic
     messages: list[MessagePublic]
     alerts: list[AlertPublic] = Field(
@@ -209,6 +250,22 @@ class CancelPublic(BaseModel):
     in_flight_message_ids: list[int] = Field(
         description="Messages already being handed to a provider: they may still arrive."
     )
+    withdrawal: PlannedStepPublic | None = Field(
+        description="For a treatment logged in error: what whoever received its messages is told."
+    )
+    notified: bool = Field(description="Whether that message goes.")
+    dry_run: bool
+
+
+class CorrectionPublic(BaseModel):
+    treatment: TreatmentPublic = Field(description="As stored; for a dry run, as it would be.")
+    kind: str | None = Field(
+        description="tightened (told at once), loosened, ended; null: the patient need not be told."
+    )
+    correction: PlannedStepPublic | None = Field(description="What the patient is told.")
+    notified: bool = Field(description="Whether it goes.")
+    not_notified_reason: str | None
+    dry_run: bool
 
 
 class PlannedStepPublic(BaseModel):
@@ -245,12 +302,31 @@ class InstructionPublic(BaseModel):
     citations: list[CitationPublic]
 
 
+class WindowPublic(BaseModel):
+    id: str
+    length: str = Field(description='"restriction" (the treatment\'s length) or a fixed one.')
+    avoid: list[str]
+    resume: list[str]
+    instructions: list[InstructionPublic]
+
+
+class RestrictionRangePublic(BaseModel):
+    shortest: str
+    longest: str
+    says: str
+    citations: list[CitationPublic]
+
+
 class PolicyStepPublic(BaseModel):
     id: str
     offset: str
     expires: str
     not_before_restriction_end: bool
     may_wait: bool
+    when: str = Field(
+        description="planned (with every treatment), or the correction it is sent for: "
+        "tightened, loosened, ended, withdrawn."
+    )
     sms: str
     email_subject: str
     email_body: str
@@ -262,6 +338,10 @@ class PolicyPublic(BaseModel):
     title: str
     version: str
     restriction: str = Field(description="This clinic's restriction length.")
+    supported_restrictions: RestrictionRangePublic = Field(
+        description="The restriction lengths the cited answers support."
+    )
+    windows: list[WindowPublic] = Field(description="What to avoid, for how long, and why.")
     steps: list[PolicyStepPublic]
 
 

@@ -60,6 +60,10 @@ class Clinic(Base):
     sms_from: Mapped[str | None] = mapped_column(String(20))
     messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
     email_fallback: Mapped[bool] = mapped_column(default=True)
+    # The clinic's own source for a restriction length the policies' answers do not
+    # support: a file in config/sources and the sentence in it that sets the length.
+    restriction_source: Mapped[str | None] = mapped_column(String(120))
+    restriction_quote: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -95,9 +99,16 @@ class Treatment(Base):
     logged_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(12))
     policy_version: Mapped[str] = mapped_column(String(60))
+    # The treatment's restriction length, kept by corrections unless changed on purpose:
+    # the clinic's when logged, or one staff gave for this patient, with their reason.
     restriction: Mapped[str] = mapped_column(String(16))
+    restriction_reason: Mapped[str | None] = mapped_column(Text)
+    # The clinic's own source (file@version) for a length the answers do not support.
+    restriction_source: Mapped[str | None] = mapped_column(String(160))
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # What the patient was told of the last correction, or why they were not told.
+    correction_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -7,7 +7,7 @@ cost more than the inserts themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,9 +51,10 @@ def from_plan(
     plan: Plan,
     *,
     event: EventKind,
-    already_sent: set[str] | None = None,
+    done: Mapping[str, str] | None = None,
 ) -> list[NewMessage]:
-    """A new message for each step of a plan; steps already sent are kept as skipped."""
+    """A new message for each step of a plan; steps `done` (step id: why) are kept as
+    skipped, with the reason."""
     return [
         NewMessage(
             clinic_id,
@@ -61,9 +62,7 @@ def from_plan(
             step,
             plan.policy_version,
             event,
-            skip_reason="already sent before the treatment time was corrected"
-            if already_sent and step.step_id in already_sent
-            else None,
+            skip_reason=(done or {}).get(step.step_id),
         )
         for step in plan.steps
     ]
@@ -87,15 +86,13 @@ def insert_plans(
     now: datetime,
     *,
     event: EventKind,
-    already_sent: set[str] | None = None,
+    done: Mapping[str, str] | None = None,
 ) -> list[StoredMessage]:
     """Each plan's messages, for treatments already inserted: (clinic id, treatment id, plan)."""
     new = [
         message
         for clinic_id, treatment_id, plan in plans
-        for message in from_plan(
-            clinic_id, treatment_id, plan, event=event, already_sent=already_sent
-        )
+        for message in from_plan(clinic_id, treatment_id, plan, event=event, done=done)
     ]
     return insert(connection, new, now)
 

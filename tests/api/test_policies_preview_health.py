@@ -30,22 +30,59 @@ def test_policies_list_botox_with_this_clinics_restriction(client_a: TestClient)
 def test_policies_give_the_steps_and_their_texts(client_a: TestClient) -> None:
     steps = {s["id"]: s for s in botox(client_a)["steps"]}
 
-    assert list(steps) == ["avoid", "all_clear"]
+    assert list(steps) == [
+        "avoid",
+        "window_end",
+        "all_clear",
+        "correction",
+        "correction_looser",
+        "correction_ended",
+        "withdrawal",
+    ]
+    assert [s["when"] for s in steps.values()] == [
+        "planned",
+        "planned",
+        "planned",
+        "tightened",
+        "loosened",
+        "ended",
+        "withdrawn",
+    ]
     assert steps["avoid"]["offset"] == "0m"
     assert steps["avoid"]["expires"] == "restriction_end"
     assert steps["avoid"]["may_wait"] is False
+    assert steps["window_end"]["offset"] == "window_end"
     assert steps["all_clear"]["offset"] == "restriction_end"
     assert steps["all_clear"]["not_before_restriction_end"] is True
     assert steps["all_clear"]["may_wait"] is True
     assert "{clinic_name}" in steps["avoid"]["sms"]
-    assert steps["all_clear"]["email_subject"] == "You can exercise again"
+    assert steps["all_clear"]["email_subject"] == "Your aftercare window has ended"
+
+
+def test_policies_give_each_window_its_length_and_the_supported_restrictions(
+    client_a: TestClient,
+) -> None:
+    policy = botox(client_a)
+    windows = {w["id"]: w for w in policy["windows"]}
+    assert {name: w["length"] for name, w in windows.items()} == {
+        "exertion": "restriction",
+        "posture": "4h",
+    }
+    assert windows["posture"]["avoid"] == ["lying flat", "bending over"]
+    assert all(i["citations"] for w in windows.values() for i in w["instructions"])
+    supported = policy["supported_restrictions"]
+    assert (supported["shortest"], supported["longest"]) == ("4h", "1d")
+    assert {c["clinician"] for c in supported["citations"]} >= {
+        "Sydney Plastic Surgeon",
+        "Redondo Beach Dermatologic Surgeon",
+    }
 
 
 def test_policies_cite_the_answers_each_instruction_rests_on(client_a: TestClient) -> None:
-    avoid = botox(client_a)["steps"][0]
+    exertion = botox(client_a)["windows"][0]
 
-    citations = [c for i in avoid["instructions"] for c in i["citations"]]
-    assert all(i["says"] and i["citations"] for i in avoid["instructions"])
+    citations = [c for i in exertion["instructions"] for c in i["citations"]]
+    assert all(i["says"] and i["citations"] for i in exertion["instructions"])
     assert all(c["heading"] and c["clinician"] for c in citations)
     assert {
         "heading": "Exercise after Botox",

@@ -322,7 +322,10 @@ def test_patch_replans_pending_messages_for_the_corrected_time(
     )
 
     assert response.status_code == 200
-    treatment = response.json()
+    result = response.json()
+    # Nothing had gone to the patient: no correction to send.
+    assert (result["kind"], result["correction"], result["notified"]) == (None, None, False)
+    treatment = result["treatment"]
     assert treatment["performed_at"] == "2026-11-27T18:30:00Z"
     pending = by_step(treatment, "pending")
     assert pending["all_clear"]["due_at"] == "2026-11-27T22:30:00Z"
@@ -340,16 +343,22 @@ def test_patch_keeps_sent_messages_and_does_not_plan_them_again(
     send_due(app)
     sent_before = by_step(client_a.get(f"/v1/treatments/{created['id']}").json(), "sent")
 
-    treatment = client_a.patch(
+    result = client_a.patch(
         f"/v1/treatments/{created['id']}", json={"performed_at": "2026-11-27T13:30:00"}
     ).json()
+    treatment = result["treatment"]
 
     assert by_step(treatment, "sent") == sent_before
     assert by_step(treatment, "skipped")["avoid"]["reason"] == (
-        "already sent before the treatment time was corrected"
+        "already sent before the treatment was corrected"
     )
-    assert set(by_step(treatment, "pending")) == {"all_clear"}
-    assert send_due(app).sent == []
+    # Told 6:00 PM, the patient hears of 5:30 PM (it may wait: they are not kept longer).
+    assert result["kind"] == "loosened"
+    assert result["correction"]["step_id"] == "correction_looser"
+    assert "(until 5:30 PM)" in result["correction"]["body"]
+    pending = by_step(treatment, "pending")
+    assert set(pending) == {"all_clear", "correction_looser"}
+    assert send_due(app).sent_ids() == [pending["correction_looser"]["id"]]
 
 
 def test_patch_with_an_unknown_field_is_422_and_changes_nothing(

@@ -59,7 +59,8 @@ INBOUND_PATH = "/webhooks/twilio/inbound"
 FOREIGN_SID = "SM" + "f" * 32  # no message will ever carry it
 AVOID_SMS = (
     "Harbor Skin Clinic: for the next {remaining} (until {until}) please avoid exercise, "
-    "lying flat, bending over and rubbing the treated area. Questions? Call (212) 555-0143"
+    "facials, rubbing the treated area, lying flat and bending over. Drooping eyelid, severe "
+    "swelling or bruising? No exercise; call (212) 555-0143"
 )
 
 
@@ -259,7 +260,7 @@ def test_avoid_text_sent_late_is_written_again_for_the_time_left(
     assert avoid.body == planned.body  # the plan keeps what was planned
     [sent] = history(app, avoid.id, EventKind.SENT)
     assert sent.detail == (
-        "text written anew for the moment it went, 3 hours 30 minutes after it was due"
+        "text written anew for the moment it went, 3 hours and 30 minutes after it was due"
     )
     assert_validity_periods_bounded(twilio)
 
@@ -477,7 +478,7 @@ def test_unsubscribed_number_moves_the_all_clear_to_email_too(
         delivered[1].message["Message-ID"]
         == one(app, treatment.id, "all_clear", channel="email").provider_id
     )
-    assert delivered[1].message["Subject"] == "You can exercise again"
+    assert delivered[1].message["Subject"] == "Your aftercare window has ended"
     assert len(twilio.received) == 1
 
 
@@ -512,7 +513,7 @@ def test_stop_reply_moves_the_all_clear_to_email(
     assert worker.dispatch_due().sent_ids == [all_clear_email.id]
     [delivered] = smtp_relay.delivered
     assert delivered.rcpt_tos == [EMAIL]
-    assert delivered.message["Subject"] == "You can exercise again"
+    assert delivered.message["Subject"] == "Your aftercare window has ended"
     assert one(app, treatment.id, "all_clear", channel="email").state == "sent"
     assert [r.status for r in twilio.requests_to(PHONE)] == [201]
 

@@ -110,7 +110,8 @@ def test_log_treatment_plans_one_message_per_policy_step_with_its_times(app: App
     policy = app.policies.get("botox")
     assert policy is not None
     messages = messages_of(app, treatment.id)
-    assert [m.step_id for m in messages] == [step.id for step in policy.steps]
+    # At 4 hours every window ends together: no message between the two.
+    assert [m.step_id for m in messages] == ["avoid", "all_clear"]
     avoid, all_clear = messages
     assert (avoid.due_at, avoid.send_after, avoid.expires_at, avoid.not_before) == (
         NOW,
@@ -420,12 +421,14 @@ def test_reschedule_does_not_resend_an_avoid_already_sent(
     new_avoid = [m for m in messages if m.step_id == "avoid" and m.id != sent_avoid]
     assert len(new_avoid) == 1
     assert new_avoid[0].state == MessageState.SKIPPED.value
-    assert new_avoid[0].reason == "already sent before the treatment time was corrected"
+    assert new_avoid[0].reason == "already sent before the treatment was corrected"
     assert new_avoid[0].events[-1].kind == "skipped"
     assert next(m for m in messages if m.id == sent_avoid).state == MessageState.SENT.value
+    worker.dispatch_due()  # the patient was told 6:00 PM: they hear of 5:30 PM now
     clock.advance(timedelta(hours=5))
     worker.dispatch_due()
-    assert [m.step_id for m in messages if m.id in channel.sent_ids()] == ["avoid", "all_clear"]
+    steps = {m.id: m.step_id for m in messages_of(app, treatment.id)}
+    assert [steps[i] for i in channel.sent_ids()] == ["avoid", "correction_looser", "all_clear"]
 
 
 def test_rescheduled_all_clear_is_sent_at_new_time_plus_restriction(
@@ -436,8 +439,11 @@ def test_rescheduled_all_clear_is_sent_at_new_time_plus_restriction(
     worker.dispatch_due()
     corrected = NOW + timedelta(hours=1)
     app.service.reschedule(app.clinic.id, treatment.id, performed_at=corrected)
-    new_all_clear = by_step(messages_of(app, treatment.id), MessageState.PENDING)["all_clear"]
+    pending = by_step(messages_of(app, treatment.id), MessageState.PENDING)
+    new_all_clear = pending["all_clear"]
     assert new_all_clear.due_at == corrected + RESTRICTION
+    # The patient was told 2:00 PM and it is 3:00 PM: they are told at once.
+    assert worker.dispatch_due().sent_ids == [pending["correction"].id]
     clock.set(NOW + RESTRICTION)  # the old all-clear's time: it was cancelled
     assert worker.dispatch_due().sent == 0
     clock.set(corrected + RESTRICTION - timedelta(seconds=1))
@@ -489,4 +495,5 @@ def test_reschedule_while_the_avoid_is_being_sent_does_not_send_it_twice(
     clock.advance(timedelta(minutes=1))
     worker.dispatch_due()
     steps = {m.id: m.step_id for m in messages_of(app, treatment.id)}
-    assert [steps[i] for i in channel.sent_ids()] == ["avoid"]
+    # Sent once; being told 2:00 PM when it is now 1:50 PM, the patient hears of the change.
+    assert [steps[i] for i in channel.sent_ids()] == ["avoid", "correction_looser"]

@@ -47,7 +47,8 @@ T = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 CLINIC = clinic_settings().profile()
 AVOID_TEXT = (
     "Harbor Skin Clinic: for the next {remaining} (until {until}) please avoid exercise, "
-    "lying flat, bending over and rubbing the treated area. Questions? Call (212) 555-0143"
+    "facials, rubbing the treated area, lying flat and bending over. Drooping eyelid, severe "
+    "swelling or bruising? No exercise; call (212) 555-0143"
 )
 
 
@@ -142,7 +143,7 @@ def test_on_time_the_planned_text_goes_with_what_is_left_of_its_validity() -> No
     [
         (30 * S, "4 hours", 4 * H - 30 * S),  # within a minute: the words still hold
         (59 * S, "4 hours", 4 * H - 59 * S),
-        (M, "3 hours 59 minutes", 4 * H - M),
+        (M, "3 hours and 59 minutes", 4 * H - M),
         (3 * H + 40 * M, "20 minutes", 20 * M),
         (3 * H + 45 * M, "15 minutes", 15 * M),  # exactly the minimum worth a message
     ],
@@ -204,9 +205,9 @@ def test_a_late_email_names_the_day_of_the_treatment_when_it_is_no_longer_today(
     # Treatment at 4:30 PM; the all-clear email goes the next morning after an outage.
     treatment = local(2026, 11, 27, 16, 30)
     message = planned(treatment, "all_clear", channel=ChannelKind.EMAIL)
-    assert "(4 hours after your anti-wrinkle treatment at 4:30 PM)" in message.body
+    assert "(4 hours after your anti-wrinkle treatment at 4:30 PM)\nhas ended." in message.body
     decision = send(decide(message, local(2026, 11, 28, 8, 0)))
-    assert "(4 hours after your anti-wrinkle treatment at 4:30 PM on Fri 27 Nov)" in (decision.body)
+    assert "(4 hours after your anti-wrinkle treatment at 4:30 PM yesterday)" in decision.body
     assert decision.valid_for is None  # validity is a text's: an email has no carrier queue
     assert decision.rewritten is not None
 
@@ -268,11 +269,11 @@ def test_on_the_spring_forward_day_a_late_text_counts_elapsed_time() -> None:
     # At 03:10 EDT the clock says 2 h 20 min to go, and so does elapsed time.
     treatment = local(2026, 3, 8, 0, 30)
     decision = send(decide(planned(treatment, "avoid"), local(2026, 3, 8, 3, 10)))
-    assert decision.body == AVOID_TEXT.format(remaining="2 hours 20 minutes", until="5:30 AM")
+    assert decision.body == AVOID_TEXT.format(remaining="2 hours and 20 minutes", until="5:30 AM")
     # At 01:50 EST, before the clocks jump, the clock reads 3 h 40 min to 5:30; 2 h 40 min
     # of time are left.
     decision = send(decide(planned(treatment, "avoid"), local(2026, 3, 8, 1, 50)))
-    assert decision.body == AVOID_TEXT.format(remaining="2 hours 40 minutes", until="5:30 AM")
+    assert decision.body == AVOID_TEXT.format(remaining="2 hours and 40 minutes", until="5:30 AM")
 
 
 def test_on_the_fall_back_day_a_late_text_names_the_right_day_and_hour() -> None:
@@ -282,7 +283,9 @@ def test_on_the_fall_back_day_a_late_text_names_the_right_day_and_hour() -> None
     assert message.body == AVOID_TEXT.format(remaining="4 hours", until="1:45 AM EST tomorrow")
     # Sent after midnight, it is no longer "tomorrow".
     decision = send(decide(message, local(2026, 11, 1, 0, 15)))
-    assert decision.body == AVOID_TEXT.format(remaining="2 hours 30 minutes", until="1:45 AM EST")
+    assert decision.body == AVOID_TEXT.format(
+        remaining="2 hours and 30 minutes", until="1:45 AM EST"
+    )
 
 
 def test_a_text_due_before_midnight_and_sent_just_after_is_written_again() -> None:

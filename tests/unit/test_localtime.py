@@ -172,9 +172,28 @@ def test_format_clock_relative_two_days_ahead_names_the_day() -> None:
     assert format_clock_relative(utc(2026, 3, 7, 23, 30), reference, NY) == "6:30 PM on Sat 7 Mar"
 
 
-def test_format_clock_relative_a_past_day_names_the_day() -> None:
+def test_format_clock_relative_the_day_before_is_yesterday() -> None:
     reference = utc(2026, 3, 8, 13, 0)  # 09:00 EDT Sun 8 Mar
+    assert format_clock_relative(utc(2026, 3, 8, 3, 0), reference, NY) == "10:00 PM yesterday"
+
+
+def test_format_clock_relative_an_earlier_day_names_the_day() -> None:
+    reference = utc(2026, 3, 9, 13, 0)  # 09:00 EDT Mon 9 Mar
     assert format_clock_relative(utc(2026, 3, 8, 3, 0), reference, NY) == "10:00 PM on Sat 7 Mar"
+
+
+def test_a_repeated_hour_is_named_by_the_zones_abbreviation() -> None:
+    # 1:30 AM happens twice in New York on 2026-11-01: EDT, then EST.
+    assert format_clock(utc(2026, 11, 1, 5, 30), NY) == "1:30 AM EDT"
+    assert format_clock(utc(2026, 11, 1, 6, 30), NY) == "1:30 AM EST"
+
+
+def test_a_repeated_hour_in_a_zone_with_numeric_abbreviations_says_old_or_new_time() -> None:
+    # Lord Howe goes back half an hour at 2:00 AM; its abbreviations are +11 and +1030.
+    zone = ZoneInfo("Australia/Lord_Howe")
+    first, second = utc(2026, 4, 4, 14, 45), utc(2026, 4, 4, 15, 15)
+    assert format_clock(first, zone) == "1:45 AM (old time)"
+    assert format_clock(second, zone) == "1:45 AM (new time)"
 
 
 def test_format_clock_relative_24h() -> None:

@@ -118,10 +118,13 @@ def test_on_time_sms_texts() -> None:
     plan = make_plan(T)
     assert step(plan, "avoid").body == (
         "Harbor Skin Clinic: for the next 4 hours (until 2:00 PM) please avoid exercise, "
-        "lying flat, bending over and rubbing the treated area. Questions? Call (212) 555-0143"
+        "facials, rubbing the treated area, lying flat and bending over. Drooping eyelid, "
+        "severe swelling or bruising? No exercise; call (212) 555-0143"
     )
-    assert step(plan, "all_clear").body.startswith(
-        "Harbor Skin Clinic: your aftercare window has ended."
+    assert step(plan, "all_clear").body == (
+        "Harbor Skin Clinic: your aftercare window has ended: you can exercise, have facials, "
+        "touch the treated area, lie flat and bend over as usual. Exercise will not decrease "
+        "your result. Drooping eyelid, severe swelling or bruising? Call (212) 555-0143"
     )
 
 
@@ -269,7 +272,7 @@ def test_24h_restriction_across_spring_forward_is_24_hours_of_real_time() -> Non
     plan = make_plan(datetime(2026, 3, 7, 12, 0, tzinfo=NY), restriction="24h")
     all_clear = step(plan, "all_clear")
     assert all_clear.natural_at == utc(2026, 3, 8, 17, 0)
-    assert "(until 1:00 PM tomorrow)" in step(plan, "avoid").body
+    assert "until 1:00 PM tomorrow avoid exercise" in step(plan, "avoid").body
 
 
 # --- clinic restriction length ------------------------------------------------------------
@@ -294,17 +297,35 @@ def test_avoid_expires_at_the_clinic_restriction(restriction: str, length: timed
     assert step(make_plan(T, restriction=restriction), "avoid").expires_at == T + length
 
 
+AVOID_4H = (
+    "for the next 4 hours (until 2:00 PM) please avoid exercise, facials, rubbing the treated "
+    "area, lying flat and bending over"
+)
+
+
 @pytest.mark.parametrize(
-    ("restriction", "words", "until"),
+    ("restriction", "words", "avoid"),
     [
-        ("4h", "4 hours", "2:00 PM"),
-        ("6h", "6 hours", "4:00 PM"),
-        ("24h", "24 hours", "10:00 AM tomorrow"),
+        ("4h", "4 hours", AVOID_4H),
+        (
+            "6h",
+            "6 hours",
+            "until 2:00 PM avoid lying flat and bending over; until 4:00 PM avoid "
+            "exercise, facials and rubbing the treated area",
+        ),
+        (
+            "24h",
+            "24 hours",
+            "until 2:00 PM avoid lying flat and bending over; until 10:00 AM tomorrow "
+            "avoid exercise, facials and rubbing the treated area",
+        ),
     ],
 )
-def test_texts_state_the_clinic_restriction(restriction: str, words: str, until: str) -> None:
+def test_the_first_text_gives_each_window_its_own_end(
+    restriction: str, words: str, avoid: str
+) -> None:
     plan = make_plan(T, restriction=restriction)
-    assert f"for the next {words} (until {until})" in step(plan, "avoid").body
+    assert step(plan, "avoid").body.startswith(f"Harbor Skin Clinic: {avoid}. ")
     by_email = PatientProfile(
         name="Ann Lee", has_phone=False, has_email=True, preferred_channel=ChannelKind.EMAIL
     )
@@ -312,9 +333,61 @@ def test_texts_state_the_clinic_restriction(restriction: str, words: str, until:
     assert f"Your aftercare window ({words} after" in step(email_plan, "all_clear").body
 
 
-def test_24h_restriction_until_says_tomorrow() -> None:
-    body = step(make_plan(T, restriction="24h"), "avoid").body
-    assert "(until 10:00 AM tomorrow)" in body
+@pytest.mark.parametrize(
+    ("restriction", "steps"),
+    [
+        ("4h", ["avoid", "all_clear"]),
+        ("6h", ["avoid", "window_end:posture", "all_clear"]),
+        ("24h", ["avoid", "window_end:posture", "all_clear"]),
+    ],
+)
+def test_a_message_goes_when_each_window_ends_and_one_where_they_coincide(
+    restriction: str, steps: list[str]
+) -> None:
+    plan = make_plan(T, restriction=restriction)
+    assert [s.step_id for s in plan.steps] == steps
+    assert [g.id for g in plan.windows][-1].startswith("exertion")
+
+
+def test_at_24_hours_lying_flat_and_bending_over_end_at_their_cited_4_hours() -> None:
+    plan = make_plan(T, restriction="24h")
+    posture = step(plan, "window_end:posture")
+    assert (posture.natural_at, posture.due_at, posture.not_before) == (T + 4 * H,) * 3
+    assert posture.expires_at == T + 16 * H
+    assert posture.body == (
+        "Harbor Skin Clinic: you can lie flat and bend over again. Please keep avoiding "
+        "exercise, facials and rubbing the treated area until 10:00 AM tomorrow. Drooping "
+        "eyelid, severe swelling or bruising? Call (212) 555-0143"
+    )
+    all_clear = step(plan, "all_clear")
+    assert all_clear.due_at == T + 24 * H
+    assert all_clear.body.startswith(
+        "Harbor Skin Clinic: your aftercare window has ended: you can exercise, have facials "
+        "and touch the treated area as usual. Exercise will not decrease your result."
+    )
+
+
+def test_a_window_that_ended_is_no_longer_listed_in_a_text_sent_after_it() -> None:
+    # Logged 5 hours late at a 24 h clinic: lying flat is allowed again already.
+    plan = make_plan(T, restriction="24h", now=T + 5 * H)
+    assert step(plan, "avoid").body.startswith(
+        "Harbor Skin Clinic: for the next 19 hours (until 10:00 AM tomorrow) please avoid "
+        "exercise, facials and rubbing the treated area. "
+    )
+
+
+def test_a_patients_own_restriction_replaces_the_clinics() -> None:
+    plan = plan_treatment(
+        treatment_at=T,
+        policy=botox(),
+        clinic=clinic_settings().profile(),
+        patient=PATIENT,
+        now=T,
+        restriction=6 * H,
+    )
+    assert plan.restriction == 6 * H
+    assert plan.restriction_end == T + 6 * H
+    assert "until 4:00 PM avoid exercise" in step(plan, "avoid").body
 
 
 # --- late logging -------------------------------------------------------------------------
@@ -341,7 +414,7 @@ def test_logged_1h_late_avoid_note_says_it_was_logged_late() -> None:
 
 def test_logged_late_remaining_time_rounds_down() -> None:
     body = step(make_plan(T, now=T + H + 30 * S), "avoid").body
-    assert "for the next 2 hours 59 minutes (until 2:00 PM)" in body
+    assert "for the next 2 hours and 59 minutes (until 2:00 PM)" in body
 
 
 def test_logged_3h50m_late_avoid_is_skipped_with_under_15_minutes_left() -> None:
@@ -828,12 +901,17 @@ def test_email_steps_render_subject_and_body() -> None:
     plan = make_plan(T, patient=patient)
     avoid, all_clear = step(plan, "avoid"), step(plan, "all_clear")
     assert avoid.subject == "Your aftercare until 2:00 PM"
-    assert "For the next 4 hours, until 2:00 PM, please:" in avoid.body
-    assert avoid.body.endswith("Harbor Skin Clinic")
-    assert all_clear.subject == "You can exercise again"
     assert (
-        "Your aftercare window (4 hours after your anti-wrinkle treatment at 10:00 AM) has ended."
-        in all_clear.body
+        "Until 2:00 PM (the next 4 hours), please avoid:\n- exercise;\n- facials;\n"
+        "- rubbing the treated area;\n- lying flat;\n- bending over." in avoid.body
+    )
+    assert "We will write again at 2:00 PM." in avoid.body
+    assert "Thank you for visiting Harbor Skin Clinic." in avoid.body
+    assert avoid.body.endswith("Harbor Skin Clinic")
+    assert all_clear.subject == "Your aftercare window has ended"
+    assert (
+        "Your aftercare window (4 hours after your anti-wrinkle treatment at 10:00 AM)\n"
+        "has ended." in all_clear.body
     )
     assert "Questions? Call us on (212) 555-0143." in avoid.body
     for s in (avoid, all_clear):
@@ -879,3 +957,38 @@ def test_quiet_hours_ending_in_the_repeated_hour_release_at_its_second_pass() ->
     all_clear = step(plan, "all_clear")
     assert all_clear.natural_at == utc(2026, 11, 1, 6, 15)  # 01:15 EST
     assert all_clear.due_at == utc(2026, 11, 1, 6, 30)  # 01:30 EST
+
+
+# --- promises and times in the patient's words -----------------------------------------------
+
+
+def test_the_first_email_promises_the_next_message_when_it_will_really_go() -> None:
+    # 6:30 PM at a 24 h clinic: lying flat ends at 10:30 PM, inside the quiet hours.
+    by_email = PatientProfile(
+        name="Ann Lee", has_phone=False, has_email=True, preferred_channel=ChannelKind.EMAIL
+    )
+    plan = make_plan(datetime(2026, 11, 27, 18, 30, tzinfo=NY), restriction="24h", patient=by_email)
+    avoid, posture = step(plan, "avoid"), step(plan, "window_end:posture")
+    assert posture.due_at == datetime(2026, 11, 28, 8, 0, tzinfo=NY)
+    assert "We will write again at 8:00 AM tomorrow." in avoid.body
+    assert "We will write again at 6:30 PM." in posture.body  # the all-clear, 24 h after
+    assert "Until 6:30 PM (the next 10 hours and 30 minutes), please keep avoiding:" in (
+        posture.body
+    )
+
+
+def test_a_treatment_after_midnight_thanks_the_patient_without_saying_today() -> None:
+    by_email = PatientProfile(name="Ann Lee", has_phone=False, has_email=True)
+    plan = make_plan(datetime(2026, 11, 28, 0, 30, tzinfo=NY), patient=by_email)
+    assert "today" not in step(plan, "avoid").body
+
+
+def test_a_repeated_hour_never_shows_a_raw_offset_in_a_patient_text() -> None:
+    # Lord Howe's clocks go back from 2:00 to 1:30 AM on 5 April 2026: a restriction ending
+    # in that half hour reads "old time" or "new time", not "+11" or "+1030".
+    zone = ZoneInfo("Australia/Lord_Howe")
+    treatment = datetime(2026, 4, 4, 22, 15, tzinfo=zone)  # +11; 4 h later it is +1030
+    plan = make_plan(treatment, timezone=zone.key)
+    body = step(plan, "avoid").body
+    assert "(until 1:45 AM (new time) tomorrow)" in body
+    assert "+1" not in body

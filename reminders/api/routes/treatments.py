@@ -14,11 +14,11 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from reminders.api import schemas
 from reminders.api.deps import Caller, CallerDep, ContextDep
-from reminders.api.presenters import treatment_public
+from reminders.api.presenters import planned_step_public, treatment_public, treatment_zone
 from reminders.db.repo import TreatmentQuery
 from reminders.domain import TreatmentStatus
 from reminders.errors import InputError
-from reminders.inputs import aware_to_utc, local_to_utc, parse_phone, parse_zone
+from reminders.inputs import aware_to_utc, local_to_utc, parse_length, parse_phone, parse_zone
 from reminders.intake import TreatmentInput
 from reminders.patients import PatientInput
 
@@ -63,6 +63,10 @@ def _treatment_input(body: schemas.TreatmentCreate, who: Caller, now: datetime) 
     elif patient.sms_consent_at is not None:
         raise InputError("sms_consent", "sms_consent_at given but sms_consent is false")
     return TreatmentInput(
+        restriction=parse_length(body.restriction, field="restriction")
+        if body.restriction
+        else None,
+        restriction_reason=body.restriction_reason,
         patient=PatientInput(
             name=patient.name,
             phone=patient.phone,
@@ -187,21 +191,47 @@ def list_treatments(
 
 @router.patch(
     "/{treatment_id}",
-    response_model=schemas.TreatmentPublic,
+    response_model=schemas.CorrectionPublic,
     responses={
         **BODY_ERRORS,
         **NOT_FOUND,
         409: {"model": schemas.MessageOut, "description": "The treatment is cancelled"},
     },
 )
-def correct_treatment_time(
+def correct_treatment(
     treatment_id: TreatmentId, body: schemas.TreatmentUpdate, ctx: ContextDep, who: CallerDep
-) -> schemas.TreatmentPublic:
-    """Correct the treatment time: pending messages are re-planned; sent ones stay in history."""
-    performed_at = to_utc(body.performed_at, who.zone, "at")
-    assert performed_at is not None
-    treatment = ctx.app.service.reschedule(who.clinic_id, treatment_id, performed_at=performed_at)
-    return treatment_public(treatment, who.zone)
+) -> schemas.CorrectionPublic:
+    """Correct the treatment's time or restriction: what is still to go is planned again.
+
+    A patient already told other times gets a correction (at once when a window is
+    longer than they were told), returned as `correction`; with `notify: false` and a
+    `not_notified_reason` they are not told. `dry_run: true` returns all this and stores
+    nothing, so the desk sees the message before it is sent.
+    """
+    if body.performed_at is None and body.restriction is None:
+        raise InputError("at", "give the corrected performed_at, a restriction, or both")
+    result = ctx.app.service.correct(
+        who.clinic_id,
+        treatment_id,
+        performed_at=to_utc(body.performed_at, who.zone, "at"),
+        restriction=parse_length(body.restriction, field="restriction")
+        if body.restriction
+        else None,
+        restriction_reason=body.restriction_reason,
+        notify=body.notify,
+        not_notified_reason=body.not_notified_reason,
+        dry_run=body.dry_run,
+    )
+    treatment = treatment_public(result.treatment, who.zone)
+    zone = treatment_zone(result.treatment, who.zone)
+    return schemas.CorrectionPublic(
+        treatment=treatment,
+        kind=result.kind,
+        correction=planned_step_public(result.correction, zone) if result.correction else None,
+        notified=result.notified,
+        not_notified_reason=result.not_notified_reason,
+        dry_run=result.dry_run,
+    )
 
 
 @router.post(
@@ -215,12 +245,29 @@ def cancel_treatment(
     who: CallerDep,
     body: schemas.CancelRequest | None = None,
 ) -> schemas.CancelPublic:
-    """Cancel every message not yet handed to a provider, recording the reason."""
-    reason = body.reason if body else schemas.CancelRequest().reason
-    result = ctx.app.service.cancel(who.clinic_id, treatment_id, reason=reason)
+    """Cancel every message not yet handed to a provider, recording the reason.
+
+    With `error: true` (logged for the wrong patient), whoever received its messages is
+    told to disregard them (`withdrawal`), unless `notify: false` with a reason.
+    `dry_run: true` stores nothing.
+    """
+    request = body or schemas.CancelRequest()
+    result = ctx.app.service.cancel(
+        who.clinic_id,
+        treatment_id,
+        reason=request.reason,
+        error=request.error,
+        notify=request.notify,
+        not_notified_reason=request.not_notified_reason,
+        dry_run=request.dry_run,
+    )
     treatment = ctx.app.service.treatment(who.clinic_id, treatment_id)
+    zone = treatment_zone(treatment, who.zone)
     return schemas.CancelPublic(
         treatment=treatment_public(treatment, who.zone),
         cancelled_message_ids=result.cancelled,
         in_flight_message_ids=result.in_flight,
+        withdrawal=planned_step_public(result.withdrawal, zone) if result.withdrawal else None,
+        notified=result.notified,
+        dry_run=result.dry_run,
     )
