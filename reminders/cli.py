@@ -438,8 +438,12 @@ def preview(
         str | None, typer.Option(help="When it would be logged (default: at the treatment time).")
     ] = None,
     channel: Annotated[ChannelKind, typer.Option(help="Channel to render.")] = ChannelKind.SMS,
+    restriction: Annotated[
+        str | None, typer.Option(help="A patient's own restriction length (default: the clinic's).")
+    ] = None,
 ) -> None:
-    """Show the plan for a hypothetical treatment, with local times and reasons. Stores nothing."""
+    """Show the plan for a hypothetical treatment: each window until when, the messages that
+    tell the patient, their texts, local times and reasons. Stores nothing."""
     with _app() as application:
         performed_at = _when(at, tz, application) or application.clock.now()
         zone = parse_zone(tz) if tz else None
@@ -455,6 +459,7 @@ def preview(
             performed_at=performed_at,
             logged_at=_when(logged_at, tz, application, field="logged-at"),
             patient=patient,
+            restriction=parse_length(restriction, field="restriction") if restriction else None,
         )
         out.print(views.plan_view(plan, title=f"{treatment} aftercare plan ({plan.zone.key})"))
 

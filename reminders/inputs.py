@@ -39,6 +39,8 @@ def parse_length(text: str, *, field: str) -> timedelta:
         length = parse_duration(text)
     except ValueError as exc:
         raise InputError(field, str(exc)) from exc
+    except OverflowError as exc:
+        raise InputError(field, f"{text!r} is longer than any restriction could be") from exc
     if length <= timedelta(0):
         raise InputError(field, "must be longer than zero")
     return length

@@ -108,16 +108,26 @@ class ReminderService:
         performed_at: datetime,
         logged_at: datetime | None = None,
         patient: PatientProfile | None = None,
+        restriction: timedelta | None = None,
     ) -> Plan:
-        """The plan for a hypothetical treatment, as if logged at `logged_at`; stores nothing."""
-        clinic = self.clinic_profile(clinic_id)
+        """The plan for a hypothetical treatment, as if logged at `logged_at`; stores nothing.
+
+        `restriction` tries a length for one patient (within what the policy supports, or
+        the clinic's own sourced length); the clinic's when not given.
+        """
+        clinic_row = self.clinic(clinic_id)
+        policy = self.policy(treatment_type)
+        length = intake.checked_restriction(
+            policy, clinic_row, restriction, "preview" if restriction else None
+        ).length
         patient = patient or PatientProfile(name="Patient", has_phone=True, has_email=True)
         return plan_treatment(
             treatment_at=performed_at,
-            policy=self.policy(treatment_type),
-            clinic=clinic,
+            policy=policy,
+            clinic=self.planning_profile(clinic_row),
             patient=patient,
             now=logged_at or performed_at,
+            restriction=length,
         )
 
     # -- treatments --------------------------------------------------------------

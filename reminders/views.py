@@ -67,13 +67,34 @@ def plan_view(plan: Plan, *, title: str) -> Group:
         texts.append(
             Panel(text, title=f"{step.step_id} ({step.channel.value})", title_align="left")
         )
+    windows = Table(title="windows: what the patient avoids, until when", show_lines=True)
+    for column in ("window", "avoid", "length", "ends", "the message that says so"):
+        windows.add_column(column, overflow="fold")
+    for group in plan.windows:
+        ending = next(
+            (
+                s.step_id
+                for s in plan.steps
+                if s.step_id.endswith(f":{group.id}")
+                or (s.step_id == "all_clear" and group.end == plan.restriction_end)
+            ),
+            "-",
+        )
+        for window in group.windows:
+            windows.add_row(
+                window.id,
+                ", ".join(window.avoid),
+                format_duration(group.end - plan.treatment_at),
+                format_staff(group.end, zone),
+                ending,
+            )
     hours = (plan.restriction_end - plan.treatment_at).total_seconds() / 3600
     summary = Text(
         f"treatment {format_staff(plan.treatment_at, zone)}; restriction ends "
         f"{format_staff(plan.restriction_end, zone)} ({hours:g} h elapsed); "
         f"policy {plan.policy_version}"
     )
-    return Group(table, summary, *texts)
+    return Group(windows, table, summary, *texts)
 
 
 def patient_message_view(message: PlannedStep) -> Panel:

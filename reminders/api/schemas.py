@@ -126,6 +126,9 @@ class PreviewRequest(_Request):
     )
     channel: ChannelKind = ChannelKind.SMS
     timezone: Zone | None = None
+    restriction: Length | None = Field(
+        default=None, description="A patient's own restriction length; default: the clinic's."
+    )
 
 
 class AcknowledgeRequest(_Request):

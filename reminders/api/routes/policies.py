@@ -9,7 +9,7 @@ from reminders.api.deps import CallerDep, ContextDep
 from reminders.api.presenters import plan_public, policy_public
 from reminders.api.routes.treatments import BODY_ERRORS, ERRORS, to_utc
 from reminders.domain import ChannelKind, PatientProfile
-from reminders.inputs import parse_zone
+from reminders.inputs import parse_length, parse_zone
 
 router = APIRouter(prefix="/v1", tags=["policies"])
 
@@ -38,5 +38,8 @@ def preview(body: schemas.PreviewRequest, ctx: ContextDep, who: CallerDep) -> sc
         performed_at=performed_at,
         logged_at=to_utc(body.logged_at, zone or who.zone, "logged_at"),
         patient=patient,
+        restriction=parse_length(body.restriction, field="restriction")
+        if body.restriction
+        else None,
     )
     return plan_public(plan)
