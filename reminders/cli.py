@@ -25,6 +25,7 @@ from reminders.clinic_checks import check_clinic
 from reminders.db import migrate
 from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
+from reminders.durations import parse_duration
 from reminders.errors import InputError, ReminderError
 from reminders.inputs import parse_length, parse_when, parse_zone
 from reminders.intake import TreatmentInput
@@ -477,9 +478,22 @@ def policies_check(
     """
     folder = directory or config_dir_from_env() / "policies"
     policy_set, problems = check_policies(folder)
+    clinic = _configured_clinic()
     for policy in policy_set.policies.values():
         out.print(views.policy_summary(policy))
         out.print(views.sms_cost_table(policy, sms_reports(policy), SEGMENT_BUDGET))
+        if clinic is not None:
+            reports = sms_reports(
+                policy,
+                restrictions=(parse_duration(clinic.restriction),),
+                clinic_name=clinic.name,
+                clinic_phone=clinic.profile().phone_display,
+            )
+            out.print(
+                views.sms_cost_table(
+                    policy, reports, SEGMENT_BUDGET, name=f"this clinic: {clinic.name!r}"
+                )
+            )
         for warning in sms_problems(policy):
             err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
     if problems:
@@ -487,6 +501,14 @@ def policies_check(
         err.print(f"{len(problems)} problem(s) in {folder}", soft_wrap=True)
         raise typer.Exit(1)
     out.print(f"{len(policy_set.policies)} policy file(s) OK in {folder}")
+
+
+def _configured_clinic() -> ClinicSettings | None:
+    """The clinic in the settings, if they load: its own texts are costed too."""
+    try:
+        return load_settings().clinic
+    except ReminderError:
+        return None
 
 
 @db_app.command("upgrade")
