@@ -12,6 +12,7 @@ all-clear when the last one ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -102,6 +103,8 @@ class _Timing:
     step_id: str
     natural: datetime
     not_before: datetime | None
+    span: timedelta  # from the treatment until the last window ends
+    ends: tuple[WindowEnd, ...] | None = None  # the treatment's window ends, when known
 
 
 def plan_treatment(
@@ -149,9 +152,10 @@ def plan_step_now(
     """One step planned to go now (a correction), with the same rules as a planned step:
     held through the quiet hours if it may wait, skipped if it would not be worth it."""
     treatment_at, now = as_utc(treatment_at), as_utc(now)
+    span = window_ends(policy, treatment_at, restriction)[-1].end - treatment_at
     return _plan_step(
         step,
-        _Timing(step.id, now, None),
+        _Timing(step.id, now, None, span),
         policy,
         clinic,
         patient,
@@ -165,13 +169,16 @@ def plan_step_now(
 
 def _timings(step: Step, treatment_at: datetime, ends: tuple[WindowEnd, ...]) -> list[_Timing]:
     last = ends[-1].end
+    span = last - treatment_at
     if step.at_window_ends:
         return [
-            _Timing(f"{step.id}:{group.id}", group.end, group.end if _waits(step) else None)
+            _Timing(
+                f"{step.id}:{group.id}", group.end, group.end if _waits(step) else None, span, ends
+            )
             for group in ends[:-1]
         ]
-    natural = treatment_at + step.offset.resolve(last - treatment_at)
-    return [_Timing(step.id, natural, last if _waits(step) else None)]
+    natural = treatment_at + step.offset.resolve(span)
+    return [_Timing(step.id, natural, last if _waits(step) else None, span, ends)]
 
 
 def _waits(step: Step) -> bool:
@@ -191,7 +198,7 @@ def _plan_step(
     channel: ChannelKind,
 ) -> PlannedStep:
     natural, not_before = timing.natural, timing.not_before
-    span = window_ends(policy, treatment_at, restriction)[-1].end - treatment_at
+    span = timing.span
     due = max(natural, now, not_before or natural)
     notes = []
     if due > natural:
@@ -223,6 +230,7 @@ def _plan_step(
         restriction=restriction,
         at=due,
         zone=zone,
+        ends=timing.ends,
     )
     return PlannedStep(
         step_id=timing.step_id,
@@ -250,6 +258,7 @@ def render_step(
     restriction: timedelta,
     at: datetime,
     zone: ZoneInfo,
+    ends: tuple[WindowEnd, ...] | None = None,
 ) -> tuple[str | None, str]:
     """A step's subject (email only) and text, true for a message that goes at `at`.
 
@@ -260,6 +269,7 @@ def render_step(
     values = _variables(
         step, step_id, policy, clinic, patient_name, treatment_at, restriction, at, zone
     )
+    values.known_ends = ends
     if channel is not ChannelKind.SMS:
         return render(step.email_subject, values).strip(), render(step.email_body, values).strip()
     body = render(step.sms, values).strip()
@@ -275,6 +285,7 @@ def render_step(
             restriction=restriction,
             at=at,
             zone=zone,
+            ends=ends,
         )
     return None, body
 
@@ -344,43 +355,100 @@ def _variables(
     restriction: timedelta,
     due: datetime,
     zone: ZoneInfo,
-) -> dict[str, str]:
+) -> _Values:
     name = patient_name if clinic.show_patient_name else ""
-    clock_24h = clinic.clock_24h
-    ends = window_ends(policy, treatment_at, restriction)
-    restriction_end = ends[-1].end
-    own = _own_end(step, step_id, ends)
-    later = [g for g in ends if own is not None and g.end > own.end]
-    active = [g for g in ends if g.end > due]
+    values = _Values(
+        _Context(step, step_id, policy, clinic, treatment_at, restriction, due, zone),
+        {
+            "clinic_name": clinic.name,
+            "clinic_phone": clinic.phone_display,
+            "treatment": policy.product_name if clinic.show_product_name else policy.generic_name,
+            "patient_name": name,
+            "greeting": f"Hi {name}, " if name else "",
+            "salutation": f"Dear {name}," if name else "Hello,",
+        },
+    )
+    return values
 
-    def stretches(groups: list[WindowEnd]) -> list[Stretch]:
-        return [
-            Stretch(
-                g.avoid,
-                describe_duration(g.end - due),
-                format_clock_relative(g.end, due, zone, clock_24h=clock_24h),
-            )
-            for g in groups
-        ]
 
-    return {
-        "clinic_name": clinic.name,
-        "clinic_phone": clinic.phone_display,
-        "treatment": policy.product_name if clinic.show_product_name else policy.generic_name,
-        "patient_name": name,
-        "greeting": f"Hi {name}, " if name else "",
-        "salutation": f"Dear {name}," if name else "Hello,",
-        "restriction": describe_duration(restriction),
-        "remaining": describe_duration(max(restriction_end - due, timedelta(0))),
-        "until": format_clock_relative(restriction_end, due, zone, clock_24h=clock_24h),
-        "treatment_time": format_clock_relative(treatment_at, due, zone, clock_24h=clock_24h),
-        "avoid_windows": avoid_sentence(stretches(active)),
-        "avoid_list": avoid_block(stretches(active)),
-        "resumed": listed(own.resume) if own else "",
-        "still_avoid": keep_avoiding_sentence(stretches(later)),
-        "still_list": avoid_block(stretches(later), keep=True),
-        "next_message": _next_message(policy, clinic, ends, due, zone),
-    }
+@dataclass(frozen=True)
+class _Context:
+    step: Step
+    step_id: str
+    policy: Policy
+    clinic: ClinicProfile
+    treatment_at: datetime
+    restriction: timedelta
+    due: datetime
+    zone: ZoneInfo
+
+
+class _Values(dict[str, str]):
+    """A template's variables, each worked out only if the template names it: a text
+    uses a few, and the windows' sentences and lists cost more than the rest."""
+
+    def __init__(self, context: _Context, simple: dict[str, str]) -> None:
+        super().__init__(simple)
+        self.context = context
+        self.known_ends: tuple[WindowEnd, ...] | None = None
+
+    def __missing__(self, key: str) -> str:
+        compute = _COMPUTED.get(key)
+        if compute is None:
+            raise KeyError(key)
+        value = compute(self)
+        self[key] = value
+        return value
+
+    @property
+    def ends(self) -> tuple[WindowEnd, ...]:
+        if self.known_ends is None:
+            c = self.context
+            self.known_ends = window_ends(c.policy, c.treatment_at, c.restriction)
+        return self.known_ends
+
+    def clock(self, instant: datetime) -> str:
+        c = self.context
+        return format_clock_relative(instant, c.due, c.zone, clock_24h=c.clinic.clock_24h)
+
+    def stretches(self, groups: list[WindowEnd]) -> list[Stretch]:
+        due = self.context.due
+        return [Stretch(g.avoid, describe_duration(g.end - due), self.clock(g.end)) for g in groups]
+
+    def own(self) -> WindowEnd | None:
+        c = self.context
+        return _own_end(c.step, c.step_id, self.ends)
+
+    def active(self) -> list[WindowEnd]:
+        return [g for g in self.ends if g.end > self.context.due]
+
+    def later(self) -> list[WindowEnd]:
+        own = self.own()
+        return [g for g in self.ends if own is not None and g.end > own.end]
+
+
+def _resumed(v: _Values) -> str:
+    own = v.own()
+    return listed(own.resume) if own else ""
+
+
+def _next(v: _Values) -> str:
+    c = v.context
+    return _next_message(c.policy, c.clinic, v.ends, c.due, c.zone)
+
+
+_COMPUTED: dict[str, Callable[[_Values], str]] = {
+    "restriction": lambda v: describe_duration(v.context.restriction),
+    "remaining": lambda v: describe_duration(max(v.ends[-1].end - v.context.due, timedelta(0))),
+    "until": lambda v: v.clock(v.ends[-1].end),
+    "treatment_time": lambda v: v.clock(v.context.treatment_at),
+    "avoid_windows": lambda v: avoid_sentence(v.stretches(v.active())),
+    "avoid_list": lambda v: avoid_block(v.stretches(v.active())),
+    "resumed": _resumed,
+    "still_avoid": lambda v: keep_avoiding_sentence(v.stretches(v.later())),
+    "still_list": lambda v: avoid_block(v.stretches(v.later()), keep=True),
+    "next_message": _next,
+}
 
 
 def _own_end(step: Step, step_id: str, ends: tuple[WindowEnd, ...]) -> WindowEnd | None:
