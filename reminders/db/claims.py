@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from reminders.db import history
+from reminders.db.history import event_row
 from reminders.db.models import (
     PENDING_ROW,
     SENDING_ROW,
@@ -259,13 +260,49 @@ _START = {
         """
     ).bindparams(bindparam("ids", type_=ARRAY(Integer()))),
 }
+# Recording a slice's sends. Most go as planned: their statements set no text,
+# and on PostgreSQL write their history in the same round trip (the history
+# module's statement, as a CTE). A text written anew at send time (rare) is
+# recorded with its text by the second pair.
+_SET_SENT = """
+    state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
+    updated_at = v.sent_time, lease_until = NULL, last_error = NULL, claim_token = NULL
+"""
 _MARK_SENT = {
     "sqlite": text(
+        f"""
+        UPDATE messages SET {_SET_SENT}
+        FROM (
+            SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS receipt,
+                   json_extract(value, '$[2]') AS sent_time
+            FROM json_each(:rows)
+        ) AS v
+        WHERE messages.id = v.id AND messages.claim_token = :token AND +messages.state = :sending
+        RETURNING messages.id
         """
-        UPDATE messages
-        SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
-            sent_subject = v.subject, sent_body = v.body,
-            updated_at = v.sent_time, lease_until = NULL, last_error = NULL, claim_token = NULL
+    ),
+    "postgresql": text(
+        f"""
+        WITH sent AS (
+            UPDATE messages SET {_SET_SENT}
+            FROM unnest(CAST(:ids AS integer[]), CAST(:receipts AS varchar[]),
+                        CAST(:times AS timestamptz[])) AS v(id, receipt, sent_time)
+            WHERE messages.id = v.id AND messages.claim_token = :token
+              AND messages.state = :sending
+            RETURNING messages.id, messages.sent_at
+        ), logged AS ({history.SENT_EVENTS_FROM_CTE.format(cte="sent")})
+        SELECT id FROM sent
+        """
+    ).bindparams(
+        bindparam("ids", type_=ARRAY(Integer())),
+        bindparam("receipts", type_=ARRAY(String())),
+        bindparam("times", type_=ARRAY(DateTime(timezone=True))),
+    ),
+}
+_MARK_SENT_WRITTEN_ANEW = {
+    "sqlite": text(
+        f"""
+        UPDATE messages SET {_SET_SENT}, sent_subject = v.subject, sent_body = v.body
         FROM (
             SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS receipt,
                    json_extract(value, '$[2]') AS sent_time,
@@ -277,12 +314,8 @@ _MARK_SENT = {
         """
     ),
     "postgresql": text(
-        """
-        UPDATE messages
-        SET state = :sent, provider_id = v.receipt, sent_at = v.sent_time,
-            sent_subject = v.subject, sent_body = v.body,
-            updated_at = v.sent_time, lease_until = NULL, last_error = NULL,
-            claim_token = NULL
+        f"""
+        UPDATE messages SET {_SET_SENT}, sent_subject = v.subject, sent_body = v.body
         FROM unnest(CAST(:ids AS integer[]), CAST(:receipts AS varchar[]),
                     CAST(:times AS timestamptz[]), CAST(:subjects AS text[]),
                     CAST(:bodies AS text[])) AS v(id, receipt, sent_time, subject, body)
@@ -337,11 +370,48 @@ def settle_sent(
     The fence is part of the UPDATE, so a cancel or a takeover cannot slip in
     between the check and the write.
     """
+    as_planned = [s for s in sent if s.body is None and s.subject is None and s.detail is None]
+    anew = [s for s in sent if not (s.body is None and s.subject is None and s.detail is None)]
+    recorded = _settle_as_planned(session, token, as_planned, worker)
+    if anew:
+        written = _settle_written_anew(session, token, anew)
+        history.record_rows(
+            session,
+            [
+                event_row(s.message_id, EventKind.SENT, SENT, s.sent_at, s.detail, worker)
+                for s in anew
+                if s.message_id in written
+            ],
+        )
+        recorded |= written
+    return recorded
+
+
+def _settle_as_planned(
+    session: Session, token: str, sent: Sequence[SentMessage], worker: str
+) -> set[int]:
     if not sent:
         return set()
-    dialect = session.get_bind().dialect
+    dialect = session.get_bind().dialect.name
     common: dict[str, object] = {"token": token, "sent": SENT, "sending": SENDING}
-    if dialect.name == "postgresql":
+    if dialect == "postgresql":
+        params = common | {
+            "ids": [s.message_id for s in sent],
+            "receipts": [s.provider_id for s in sent],
+            "times": [s.sent_at for s in sent],
+            "worker": worker,
+        }
+        return set(session.scalars(_MARK_SENT[dialect], params).all())
+    rows = json.dumps([(s.message_id, s.provider_id, sqlite_time(s.sent_at)) for s in sent])
+    recorded = set(session.scalars(_MARK_SENT[dialect], common | {"rows": rows}).all())
+    history.record_sent(session, sorted(recorded), worker=worker)
+    return recorded
+
+
+def _settle_written_anew(session: Session, token: str, sent: Sequence[SentMessage]) -> set[int]:
+    dialect = session.get_bind().dialect.name
+    common: dict[str, object] = {"token": token, "sent": SENT, "sending": SENDING}
+    if dialect == "postgresql":
         params = common | {
             "ids": [s.message_id for s in sent],
             "receipts": [s.provider_id for s in sent],
@@ -354,13 +424,7 @@ def settle_sent(
             [(s.message_id, s.provider_id, sqlite_time(s.sent_at), s.subject, s.body) for s in sent]
         )
         params = common | {"rows": rows}
-    recorded = set(session.scalars(_MARK_SENT[dialect.name], params).all())
-    history.record_sent(
-        session,
-        [(s.message_id, s.sent_at, s.detail) for s in sent if s.message_id in recorded],
-        worker=worker,
-    )
-    return recorded
+    return set(session.scalars(_MARK_SENT_WRITTEN_ANEW[dialect], params).all())
 
 
 def _utc(dialect: Dialect, at: datetime) -> object:
