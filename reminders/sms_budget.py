@@ -13,11 +13,12 @@ any text they would take over the budget (see planning), so they are not counted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from reminders.durations import describe_duration, format_duration
-from reminders.policies import Policy, Problem, Step, Window
+from reminders.planning import WindowEnd, window_ends
+from reminders.policies import Policy, Problem, Step
 from reminders.sms_encoding import SEGMENT_BUDGET, SmsCost, describe_char, sms_cost
 from reminders.templates import render
 from reminders.wording import Stretch, avoid_sentence, keep_avoiding_sentence, listed
@@ -34,24 +35,6 @@ class SmsReport:
     restriction: timedelta
     template: SmsCost  # the text as written
     longest: SmsCost  # rendered with the longest values
-
-
-@dataclass(frozen=True)
-class _Group:
-    length: timedelta
-    windows: tuple[Window, ...]
-
-    @property
-    def id(self) -> str:
-        return "+".join(w.id for w in self.windows)
-
-    @property
-    def avoid(self) -> tuple[str, ...]:
-        return tuple(item for w in self.windows for item in w.avoid)
-
-    @property
-    def resume(self) -> tuple[str, ...]:
-        return tuple(item for w in self.windows for item in w.resume)
 
 
 def sms_reports(
@@ -148,11 +131,35 @@ def clinic_sms_problems(
     ]
 
 
+# Any instant serves: the budget reads the windows' lengths, not their times.
+_SOME_TREATMENT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Windows that end together, by their length."""
+
+    length: timedelta
+    ends: WindowEnd
+
+    @property
+    def id(self) -> str:
+        return self.ends.id
+
+    @property
+    def avoid(self) -> tuple[str, ...]:
+        return self.ends.avoid
+
+    @property
+    def resume(self) -> tuple[str, ...]:
+        return self.ends.resume
+
+
 def _groups(policy: Policy, restriction: timedelta) -> list[_Group]:
-    by_length: dict[timedelta, list[Window]] = {}
-    for window in policy.windows:
-        by_length.setdefault(window.resolve(restriction), []).append(window)
-    return [_Group(length, tuple(ws)) for length, ws in sorted(by_length.items())]
+    return [
+        _Group(ends.end - _SOME_TREATMENT, ends)
+        for ends in window_ends(policy, _SOME_TREATMENT, restriction)
+    ]
 
 
 def _instances(
@@ -165,8 +172,9 @@ def _instances(
         ]
     if step.when == "ended":
         # Everything has ended: all the windows' words, none still to avoid.
-        every = _Group(groups[-1].length, tuple(w for g in groups for w in g.windows))
-        return [(step.id, _values(policy, groups, every, name, phone))]
+        last = groups[-1]
+        every = WindowEnd(last.ends.end, tuple(w for g in groups for w in g.ends.windows))
+        return [(step.id, _values(policy, groups, _Group(last.length, every), name, phone))]
     own = groups[-1] if step.offset.from_restriction_end else None
     return [(step.id, _values(policy, groups, own, name, phone))]
 

@@ -31,7 +31,7 @@ from twilio.request_validator import RequestValidator
 from reminders.bootstrap import App, build_app
 from reminders.channels.base import ChannelRegistry
 from reminders.clock import FixedClock
-from reminders.db.models import EarlyDeliveryReport, Message, MessageEvent, SmsOptOut
+from reminders.db.models import EarlyDeliveryReport, MessageEvent, SmsOptOut
 from reminders.dispatch import Dispatcher
 from reminders.domain import AlertKind, ChannelKind, EventKind, MessageState
 from reminders.settings import TwilioSettings
@@ -39,6 +39,7 @@ from tests.conftest import NOW, make_settings
 from tests.delivery.conftest import DEFAULT_FROM, PUBLIC_BASE_URL
 from tests.delivery.fake_smtp import PASSWORD, FakeSmtp
 from tests.delivery.fake_twilio import AUTH_TOKEN, VALIDITY_PERIOD, FakeTwilio, Fault
+from tests.delivery.test_delivery_outcomes import messages, one
 from tests.support import log
 
 with warnings.catch_warnings():
@@ -105,20 +106,6 @@ def api_url(app: App) -> Iterator[str]:
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-def messages(app: App) -> list[Message]:
-    with app.sessions() as session:
-        return list(session.scalars(sa.select(Message).order_by(Message.id)))
-
-
-def one(app: App, treatment_id: int, step: str, channel: str = "sms") -> Message:
-    [message] = [
-        m
-        for m in messages(app)
-        if m.treatment_id == treatment_id and m.step_id == step and m.channel == channel
-    ]
-    return message
 
 
 def plan_of(app: App, treatment_id: int) -> list[tuple[str, str, str]]:
