@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -47,10 +48,25 @@ def parse_length(text: str, *, field: str) -> timedelta:
 
 
 def parse_zone(text: str, *, field: str = "tz") -> ZoneInfo:
+    """An IANA zone by its exact name; a folder of zones ("America"), a path or a name
+    with stray characters is refused like any unknown name."""
+    if not is_zone_name(text):
+        raise InputError(field, f"unknown time zone {text!r} (use an IANA name)")
     try:
         return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise InputError(field, f"unknown time zone {text!r} (use an IANA name)") from exc
+
+
+def is_zone_name(text: str) -> bool:
+    """Whether `text` names a zone (checked against the zone database's own list, not
+    the file system, which also holds folders)."""
+    return text in _zone_names()
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def parse_when(text: str, *, zone: ZoneInfo, field: str = "at") -> datetime:

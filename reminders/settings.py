@@ -10,7 +10,7 @@ import re
 from datetime import time
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -25,6 +25,7 @@ from reminders.db.engine import MAX_OVERFLOW, POOL_SIZE
 from reminders.domain import ChannelKind, ClinicProfile, QuietHours
 from reminders.durations import parse_duration
 from reminders.errors import ConfigError
+from reminders.inputs import is_zone_name
 from reminders.policies import MAX_RESTRICTION, MIN_RESTRICTION
 
 _QUIET = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
@@ -69,10 +70,8 @@ class ClinicSettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        if not is_zone_name(value):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)")
         return value
 
     @field_validator("restriction")
