@@ -23,7 +23,7 @@ from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatmen
 from reminders.domain import ClinicProfile, EventKind, TreatmentStatus
 from reminders.durations import format_duration, parse_duration
 from reminders.errors import InputError
-from reminders.inputs import check_treatment_time
+from reminders.inputs import check_treatment_time, clean_text
 from reminders.patients import (
     PatientInput,
     checked_contact,
@@ -70,7 +70,7 @@ class PatientRecord:
 
 def policy_for(policies: PolicySet, treatment_type: str, field: str = "treatment") -> Policy:
     """The policy for a treatment type, or an InputError naming the known ones."""
-    policy = policies.get(treatment_type)
+    policy = policies.get(" ".join(treatment_type.split()).lower())
     if policy is None:
         known = ", ".join(policies.treatments) or "none"
         raise InputError(field, f"unknown treatment type {treatment_type!r} (known: {known})")
@@ -117,15 +117,14 @@ def checked_restriction(
     clinic_length = parse_duration(clinic.restriction)
     given = length is not None
     length = clinic_length if length is None else length
-    reason = " ".join((reason or "").split()) or None
-    if given and not reason:
+    if given and not (reason or "").strip():
         raise InputError(
             "restriction_reason", "is required with a restriction given for this patient"
         )
     if reason and not given:
         raise InputError("restriction", "is required with a restriction_reason")
-    if reason and len(reason) > MAX_REASON:
-        raise InputError("restriction_reason", f"is longer than {MAX_REASON} characters")
+    if reason:
+        reason = clean_text(reason, field="restriction_reason", longest=MAX_REASON)
     if policy.supports(length):
         return Restriction(length, reason)
     if clinic.restriction_source and length == clinic_length:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.errors import InputError
-from reminders.inputs import parse_email, parse_phone
+from reminders.inputs import clean_text, parse_email, parse_mobile
 
 MAX_NAME = 120
 
@@ -69,12 +69,8 @@ def patient_profile_of(patient: PatientContact) -> PatientProfile:
 
 
 def checked_contact(patient: PatientInput, *, region: str) -> PatientInput:
-    name = " ".join(patient.name.split())
-    if not name:
-        raise InputError("name", "is required")
-    if len(name) > MAX_NAME:
-        raise InputError("name", f"is longer than {MAX_NAME} characters")
-    phone = parse_phone(patient.phone, region=region) if patient.phone else None
+    name = clean_text(patient.name, field="name", longest=MAX_NAME)
+    phone = parse_mobile(patient.phone, region=region) if patient.phone else None
     email = parse_email(patient.email) if patient.email else None
     if not phone and not email:
         raise InputError("phone", "a phone number or an email address is required")

@@ -22,7 +22,7 @@ from reminders.db.models import Alert, ChannelProblem, Clinic, Message, Treatmen
 from reminders.domain import ClinicProfile, EventKind, MessageState, PatientProfile, TreatmentStatus
 from reminders.durations import parse_duration
 from reminders.errors import ConflictError, InputError, NotFoundError
-from reminders.inputs import check_treatment_time
+from reminders.inputs import check_treatment_time, clean_text
 from reminders.intake import TreatmentInput
 from reminders.localtime import format_staff
 from reminders.planning import Plan, PlannedStep, plan_treatment
@@ -52,6 +52,7 @@ class CorrectionResult:
 
 
 MAX_ACTOR = 80  # who acknowledged an alert, as stored
+MAX_REASON = 500  # a cancel's or a withheld correction's reason
 
 
 class ReminderService:
@@ -248,6 +249,8 @@ class ReminderService:
         to notify, with a reason. `dry_run` says what would happen and stores nothing.
         """
         now = self.clock.now()
+        reason = clean_text(reason, field="reason", longest=MAX_REASON)
+        not_notified_reason = _reason(not_notified_reason)
         # Committed at the end, or not at all for a dry run (closing rolls back).
         with self.sessions() as session:
             treatment = _owned_treatment(session, clinic_id, treatment_id)
@@ -296,6 +299,7 @@ class ReminderService:
         what would happen, the correction's text included, and stores nothing.
         """
         now = self.clock.now()
+        not_notified_reason = _reason(not_notified_reason)
         if performed_at is not None:
             check_treatment_time(performed_at, now=now)
         # Committed at the end, or not at all for a dry run (closing rolls back).
@@ -415,11 +419,7 @@ class ReminderService:
 
     def acknowledge(self, clinic_id: int, alert_id: int, *, by: str) -> Alert:
         """Mark an alert as dealt with; acknowledging it again changes nothing."""
-        by = " ".join(by.split())
-        if not by:
-            raise InputError("by", "is required: who dealt with it")
-        if len(by) > MAX_ACTOR:
-            raise InputError("by", f"is longer than {MAX_ACTOR} characters")
+        by = clean_text(by, field="by", longest=MAX_ACTOR)
         with self.sessions.begin() as session:
             alert = repo.acknowledge_alert(
                 session, clinic_id=clinic_id, alert_id=alert_id, by=by, now=self.clock.now()
@@ -438,6 +438,13 @@ class ReminderService:
         since = self.clock.now() - timedelta(days=days)
         with self.reads() as session:
             return repo.upcoming_messages(session, clinic_id=clinic_id, since=since, limit=limit)
+
+
+def _reason(text: str | None) -> str | None:
+    """Why the patient is not told, as stored; None if none was given."""
+    if text is None or not text.strip():
+        return None
+    return clean_text(text, field="not_notified_reason", longest=MAX_REASON)
 
 
 def _notify_decision(

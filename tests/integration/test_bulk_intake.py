@@ -122,7 +122,7 @@ def test_bulk_stores_exactly_the_rows_logging_one_by_one_stores(app: App) -> Non
         TreatmentInput(
             patient=PatientInput(
                 name="Eve Abroad",
-                phone="+442071838751",
+                phone="+447400123451",
                 sms_consent_at=CONSENT_AT,
                 timezone=ZoneInfo("Europe/London"),
             ),

@@ -497,3 +497,8 @@ def test_reschedule_while_the_avoid_is_being_sent_does_not_send_it_twice(
     steps = {m.id: m.step_id for m in messages_of(app, treatment.id)}
     # Sent once; being told 2:00 PM when it is now 1:50 PM, the patient hears of the change.
     assert [steps[i] for i in channel.sent_ids()] == ["avoid", "correction_looser"]
+
+
+def test_a_treatment_type_is_read_whatever_its_case_and_spacing(app: App) -> None:
+    treatment = log(app, treatment=" Botox ")
+    assert treatment.treatment_type == "botox"

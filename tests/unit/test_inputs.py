@@ -10,7 +10,9 @@ import pytest
 from reminders.errors import InputError, ReminderError
 from reminders.inputs import (
     check_treatment_time,
+    clean_text,
     parse_email,
+    parse_mobile,
     parse_phone,
     parse_when,
     parse_zone,
@@ -209,3 +211,109 @@ def test_check_treatment_time_rejects_more_than_a_year_ahead() -> None:
     with pytest.raises(InputError, match="more than a year in the future") as caught:
         check_treatment_time(NOW + timedelta(days=365, seconds=1), now=NOW)
     assert caught.value.field == "at"
+
+
+# --- numbers an aftercare text can reach -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "expected"),
+    [
+        ("212 555 0199", "US", "+12125550199"),  # US: mobile and landline look alike
+        ("+44 7400 123456", "US", "+447400123456"),  # a UK mobile, given in a US clinic
+        ("07400 123456", "GB", "+447400123456"),
+    ],
+)
+def test_a_mobile_number_is_accepted_for_texts(text: str, region: str, expected: str) -> None:
+    assert parse_mobile(text, region=region) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("+44 20 7946 0958", "is a landline"),
+        ("+1 900 555 1234", "is a premium-rate number"),
+        ("+1 800 555 1234", "is a toll-free number"),
+        ("+44 70 1234 5678", "is a personal (forwarding) number"),
+        ("+44 55 1234 5678", "is a universal access number"),
+        ("+44 76 4012 3456", "is a pager"),
+        ("+8816 3123 4567", "is a satellite or other non-geographic number"),
+        ("212 555 0199 ext. 12", "has an extension"),
+    ],
+)
+def test_a_number_no_aftercare_text_can_reach_is_refused_saying_why(text: str, what: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_mobile(text, region="US")
+    assert caught.value.field == "phone"
+    assert caught.value.message.startswith(what)
+
+
+def test_an_invalid_number_with_a_country_code_is_judged_by_that_country() -> None:
+    # 07700 900xxx is reserved for drama in the UK: never a real number.
+    with pytest.raises(InputError) as caught:
+        parse_phone("+44 7700 900123", region="US")
+    assert (
+        caught.value.message == "'+44 7700 900123' is not a valid phone number for +44 (GB/GG/IM)"
+    )
+
+
+def test_an_email_pasted_with_white_space_is_trimmed() -> None:
+    assert parse_email("  jane.doe@example.com \n") == "jane.doe@example.com"
+
+
+# --- free text -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  Jane\t Doe \n", "Jane Doe"),
+        ("Jane\u00a0Doe", "Jane Doe"),  # any white space becomes one space
+        ("Jose\u0301", "Jos\u00e9"),  # NFC: one character for e with an accent
+        ("\u0645\u06cc\u200c\u0631\u0632\u0627", "\u0645\u06cc\u200c\u0631\u0632\u0627"),  # ZWNJ
+        ("Ann [/b] Markup", "Ann [/b] Markup"),  # markup is only text here: the CLI prints text
+    ],
+)
+def test_free_text_is_normalised(text: str, expected: str) -> None:
+    assert clean_text(text, field="name", longest=120) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Ann\x1b[31mRed", "must not contain U+001B (a control or unassigned character)"),
+        ("Ann\x07", "must not contain U+0007 (a control or unassigned character)"),
+        ("Ann\x9b31m", "must not contain U+009B (a control or unassigned character)"),
+        ("Ann \u202egnp.exe", "must not contain U+202E (it reorders text)"),
+        ("Ann \u2067Doe", "must not contain U+2067 (it reorders text)"),
+        ("Ann\ud800", "must not contain U+D800 (a control or unassigned character)"),
+        ("Ann\ue000", "must not contain U+E000 (a control or unassigned character)"),
+        ("\u200b\u200b", "is required"),
+        ("\ufeff \u200d", "is required"),
+        ("   ", "is required"),
+        ("x" * 121, "is longer than 120 characters"),
+    ],
+    ids=[
+        "escape",
+        "bell",
+        "c1-control-sequence-introducer",
+        "right-to-left-override",
+        "isolate",
+        "unpaired-surrogate",
+        "private-use",
+        "zero-width-only",
+        "bom-and-joiner-only",
+        "blank",
+        "too-long",
+    ],
+)
+def test_free_text_no_person_types_is_refused(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        clean_text(text, field="name", longest=120)
+    assert (caught.value.field, caught.value.message) == ("name", message)
+
+
+def test_a_time_zone_folder_is_not_a_time_zone() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_zone("America")
+    assert caught.value.message == "unknown time zone 'America' (use an IANA name)"
