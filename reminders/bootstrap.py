@@ -8,6 +8,7 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.channels.base import Channel, ChannelRegistry
@@ -73,8 +74,21 @@ class App:
         self.engine.dispose()
 
 
+# Passwords that examples and tutorials use: a database reached with one is not
+# protected (the compose example's `change-me` among them).
+PLACEHOLDER_PASSWORDS = frozenset(
+    {"change-me", "changeme", "change_me", "password", "secret", "example", "placeholder"}
+)
+
+
 def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> App:
     """Open the database (migrating it when asked), load policies, sync the clinic."""
+    password = make_url(settings.effective_database_url).password
+    if password is not None and str(password).lower() in PLACEHOLDER_PASSWORDS:
+        raise ConfigError(
+            "the database password is an example's placeholder: set a real one "
+            "(POSTGRES_PASSWORD in config/compose.env, or REMINDERS_DATABASE_URL)"
+        )
     policies = load_policies(settings.policies_dir)
     engine = make_engine(
         settings.effective_database_url,

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from reminders.files import private_files, private_folder
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The execution option that marks an engine's transactions as read-only.
 READ_ONLY = "reminders_read_only"
@@ -31,7 +33,7 @@ def make_engine(
         return create_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         connect_args = kwargs.pop("connect_args", {})
         connect_args["factory"] = _writer_queue(path)
         kwargs["connect_args"] = connect_args
@@ -108,6 +110,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # The database holds patients' contacts: the owner's alone (SQLite gives its
+        # journal files the database file's own mode).
+        database = engine.url.database
+        if database and database != ":memory:":
+            private_files(Path(database), Path(f"{database}-wal"), Path(f"{database}-shm"))
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
