@@ -12,11 +12,22 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
+from typer._click import Context  # Typer vendors Click: its context and usage errors are here
+from typer._click.exceptions import (
+    BadOptionUsage,
+    BadParameter,
+    MissingParameter,
+    NoArgsIsHelpError,
+    NoSuchOption,
+    UsageError,
+)
+from typer.core import TyperGroup
 
 from reminders import views
 from reminders.accounts import Accounts
@@ -27,7 +38,7 @@ from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.durations import parse_duration
 from reminders.errors import InputError, ReminderError
-from reminders.inputs import parse_length, parse_when, parse_zone
+from reminders.inputs import clean_text, parse_length, parse_when, parse_zone
 from reminders.intake import TreatmentInput
 from reminders.logs import configure_logging, logging_config
 from reminders.patients import PatientInput
@@ -38,7 +49,73 @@ from reminders.sms_budget import sms_problems, sms_reports
 from reminders.sms_encoding import SEGMENT_BUDGET
 from reminders.worker import Worker
 
-app = typer.Typer(no_args_is_help=True, help="Post-treatment aftercare reminders.")
+# Ids are 32-bit in the schema: larger ones cannot exist and must not reach the database.
+MAX_ID = 2**31 - 1
+# How far from today a hypothetical treatment may be (as in the API's preview): far enough
+# for any real question, near enough that every planned time stays inside the calendar.
+PREVIEW_SPAN = timedelta(days=10 * 366)
+LONGEST_LABEL = 80  # an API key's label, as stored
+
+
+class _Commands(TyperGroup):
+    """Typer's command group, refusing a bad or missing option as every other refusal is
+    made: one `error: <field>: <message>` line on stderr and exit 2, not Click's box."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        with _usage_errors_as_messages():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Context) -> Any:
+        # A subcommand's options are parsed and converted within its group's invoke.
+        with _usage_errors_as_messages():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_as_messages() -> Iterator[None]:
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # not an error: the command's help
+    except UsageError as exc:
+        _print_error(f"{_usage_field(exc)}: {_usage_message(exc)}")
+        if exc.ctx is not None:
+            err().print(Text(f"Try '{exc.ctx.command_path} --help' for help."), soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+def _usage_field(exc: UsageError) -> str:
+    """The option (`at`, `patient-tz`) or argument (`treatment_id`) a usage error is about."""
+    if isinstance(exc, BadParameter) and exc.param is not None:
+        names = exc.param.opts or [exc.param.name or "argument"]
+        return max(names, key=len).lstrip("-")
+    if isinstance(exc, NoSuchOption):
+        return exc.option_name  # as typed: `-5` is not an option, nor a `5`
+    if isinstance(exc, BadOptionUsage):
+        return exc.option_name.lstrip("-")
+    if exc.ctx is not None and isinstance(exc.ctx.command, TyperGroup):
+        return "command"
+    return "arguments"
+
+
+def _usage_message(exc: UsageError) -> str:
+    if isinstance(exc, MissingParameter):
+        return "is required"
+    if isinstance(exc, BadParameter):
+        return exc.message
+    if isinstance(exc, NoSuchOption):
+        return "no such option" + (
+            f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+        )
+    return exc.format_message()
+
+
+def _print_error(message: str) -> None:
+    # The message may hold what a person typed: printed as text, never as markup.
+    err().print(Text.assemble(("error:", "red"), " ", views.visible(message)), soft_wrap=True)
+
+
+app = typer.Typer(cls=_Commands, no_args_is_help=True, help="Post-treatment aftercare reminders.")
 policies_app = typer.Typer(no_args_is_help=True, help="Aftercare policies.")
 clinic_app = typer.Typer(no_args_is_help=True, help="Clinics in this deployment.")
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys (one clinic each).")
@@ -48,13 +125,24 @@ app.add_typer(db_app, name="db")
 app.add_typer(clinic_app, name="clinic")
 app.add_typer(apikey_app, name="apikey")
 
-out = Console()
-err = Console(stderr=True)
+
+def out() -> Console:
+    """stdout, as Rich sees it when the command runs (its width, whether it is a terminal)."""
+    return Console()
+
+
+def err() -> Console:
+    return Console(stderr=True)
+
 
 TzOption = Annotated[
     str | None,
     typer.Option("--tz", help="IANA time zone for --at without an offset (default: the clinic's)."),
 ]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document, for scripts, instead of tables.")
+]
+TreatmentId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The treatment's number.")]
 
 
 @contextmanager
@@ -62,8 +150,18 @@ def _errors_as_messages() -> Iterator[None]:
     try:
         yield
     except ReminderError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _print_error(str(exc))
         raise typer.Exit(2) from exc
+
+
+def _say(message: str, *, stderr: bool = False) -> None:
+    """A line for the desk (on stdout, or stderr); what it quotes from the database, the
+    settings or a person is shown as text."""
+    (err() if stderr else out()).print(Text(views.visible(message)))
+
+
+def _print_json(document: views.Document) -> None:
+    typer.echo(views.to_json(document))
 
 
 @contextmanager
@@ -88,10 +186,11 @@ LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")]
 
 def _worker(application: App) -> Worker:
     channels = default_channels(application.settings)
-    err.print(
+    _say(
         f"reminders: clinic {application.clinic.name!r}, database "
         f"{application.engine.url.render_as_string(hide_password=True)}, "
-        f"channels {channels.describe()}"
+        f"channels {channels.describe()}",
+        stderr=True,
     )
     return Worker(
         application.dispatcher(channels), poll_interval=application.settings.worker.poll_interval
@@ -112,8 +211,10 @@ def _run_api(application: App, on_listening: Callable[[], None] = lambda: None) 
             await super().startup(sockets=sockets)
             if self.started:
                 on_listening()
-                err.print(
-                    f"reminders: API on http://{settings.host}:{settings.port}/docs; Ctrl-C to stop"
+                _say(
+                    f"reminders: API on http://{settings.host}:{settings.port}/docs; "
+                    "Ctrl-C to stop",
+                    stderr=True,
                 )
 
     config = uvicorn.Config(
@@ -155,7 +256,7 @@ def run_worker(log_level: LogLevel = "INFO") -> None:
     configure_logging(log_level)
     with _app() as application:
         worker = _worker(application)
-        err.print("reminders: worker running; Ctrl-C to stop")
+        _say("reminders: worker running; Ctrl-C to stop", stderr=True)
         worker.run_until_signalled()
 
 
@@ -190,9 +291,10 @@ def _run_api_processes(application: App, workers: int, log_level: str) -> None:
         workers=workers,
         log_config=logging_config(log_level),
     )
-    err.print(
+    _say(
         f"reminders: API on http://{settings.host}:{settings.port}/docs, {workers} processes; "
-        "Ctrl-C to stop"
+        "Ctrl-C to stop",
+        stderr=True,
     )
     # The supervisor handles SIGTERM and Ctrl-C itself: it stops the processes, then returns.
     Multiprocess(config, sockets=[config.bind_socket()]).run()
@@ -238,19 +340,25 @@ def log_treatment(
             restriction_reason=restriction_reason,
         )
         logged = application.service.log_treatment(application.clinic.id, request)
-        out.print(f"Logged treatment {logged.id}.")
-        out.print(views.treatment_view(logged, application.zone_for(logged)))
+        _say(f"Logged treatment {logged.id}.")
+        out().print(views.treatment_view(logged, application.zone_for(logged)))
 
 
 @app.command("list")
 def list_messages(
-    days: Annotated[int, typer.Option(help="Also show messages settled in the last N days.")] = 7,
+    days: Annotated[
+        int, typer.Option(min=0, max=3650, help="Also show messages settled in the last N days.")
+    ] = 7,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
+    as_json: JsonOption = False,
 ) -> None:
     """Upcoming messages and recent outcomes, in clinic-local time."""
     with _app() as application:
         messages = application.service.recent(application.clinic.id, days=days, limit=limit)
-        out.print(
+        if as_json:
+            _print_json(views.messages_document(messages, application.clinic_zone))
+            return
+        out().print(
             views.messages_table(
                 messages,
                 application.clinic_zone,
@@ -262,6 +370,7 @@ def list_messages(
 @app.command()
 def failures(
     hours: Annotated[int, typer.Option(min=1, max=24 * 90, help="How far back to look.")] = 24,
+    as_json: JsonOption = False,
 ) -> None:
     """Who to call, messages that failed or were not delivered, and channels waiting on
     their settings."""
@@ -272,38 +381,51 @@ def failures(
             application.clinic_zone,
         )
         waiting = service.channel_problems()
-        if waiting:
-            out.print(views.channel_problems_view(waiting, zone))
         alerts = service.needs_call(clinic_id)
-        if alerts:
-            out.print(views.needs_call_table(alerts, zone))
         since = application.clock.now() - timedelta(hours=hours)
         problems = service.delivery_problems(clinic_id, since=since)
+        if as_json:
+            _print_json(
+                views.failures_document(
+                    alerts=alerts, waiting=waiting, problems=problems, since=since, clinic_zone=zone
+                )
+            )
+            return
+        if waiting:
+            out().print(views.channel_problems_view(waiting, zone))
+        if alerts:
+            out().print(views.needs_call_table(alerts, zone))
         if problems:
-            out.print(
+            out().print(
                 views.failures_table(problems, zone, title=f"failed or undelivered, last {hours} h")
             )
         if not (waiting or alerts or problems):
-            out.print(f"Nobody to call; no failed or undelivered messages in {hours} h.")
+            _say(f"Nobody to call; no failed or undelivered messages in {hours} h.")
 
 
 @app.command()
 def acknowledge(
-    alert_id: Annotated[int, typer.Argument(help="The alert's number, as `failures` lists it.")],
+    alert_id: Annotated[
+        int,
+        typer.Argument(min=1, max=MAX_ID, help="The alert's number, as `failures` lists it."),
+    ],
     by: Annotated[str, typer.Option(help="Who called the patient or dealt with it.")],
 ) -> None:
     """Mark a "needs a call" alert as dealt with."""
     with _app() as application:
         alert = application.service.acknowledge(application.clinic.id, alert_id, by=by)
-        out.print(f"Alert {alert.id} acknowledged by {alert.acknowledged_by}.")
+        _say(f"Alert {alert.id} acknowledged by {alert.acknowledged_by}.")
 
 
 @app.command()
-def show(treatment_id: int) -> None:
+def show(treatment_id: TreatmentId, as_json: JsonOption = False) -> None:
     """A treatment's timeline: each message, its due and sent times, state and reasons."""
     with _app() as application:
         treatment = application.service.treatment(application.clinic.id, treatment_id)
-        out.print(views.treatment_view(treatment, application.zone_for(treatment)))
+        if as_json:
+            _print_json(views.treatment_document(treatment, application.clinic_zone))
+            return
+        out().print(views.treatment_view(treatment, application.zone_for(treatment)))
 
 
 NotifyOption = Annotated[
@@ -322,7 +444,7 @@ DryRunOption = Annotated[
 
 @app.command()
 def cancel(
-    treatment_id: int,
+    treatment_id: TreatmentId,
     reason: Annotated[
         str, typer.Option(help="Recorded on each cancelled message.")
     ] = "cancelled by staff",
@@ -352,22 +474,22 @@ def cancel(
         )
         preview = cancel_it(dry_run=True)
         if error and preview.withdrawal is None:
-            out.print("Nothing was sent for this treatment: nobody is told.")
+            _say("Nothing was sent for this treatment: nobody is told.")
         elif error:
             _show_patient_message(preview.withdrawal, preview.notified, no_notify)
         if dry_run or not _confirmed(preview.notified, yes):
             return
         result = cancel_it()
         count = len(result.cancelled)
-        out.print(f"Treatment {treatment_id} cancelled; {count} message(s) will not be sent.")
+        _say(f"Treatment {treatment_id} cancelled; {count} message(s) will not be sent.")
         if result.in_flight:
             ids = ", ".join(str(i) for i in result.in_flight)
-            out.print(f"Message(s) {ids} were already being sent and may still arrive.")
+            _say(f"Message(s) {ids} were already being sent and may still arrive.")
 
 
 @app.command()
 def reschedule(
-    treatment_id: int,
+    treatment_id: TreatmentId,
     at: Annotated[str | None, typer.Option(help="The corrected treatment time.")] = None,
     tz: TzOption = None,
     restriction: Annotated[
@@ -398,23 +520,21 @@ def reschedule(
         )
         preview = correct_it(dry_run=True)
         if preview.plan is not None:
-            out.print(views.plan_view(preview.plan, title="the corrected plan"))
+            out().print(views.plan_view(preview.plan, title="the corrected plan"))
         _show_patient_message(preview.correction, preview.notified, no_notify)
         if dry_run or not _confirmed(preview.notified, yes):
             return
         result = correct_it()
-        out.print(views.treatment_view(result.treatment, application.zone_for(result.treatment)))
+        out().print(views.treatment_view(result.treatment, application.zone_for(result.treatment)))
 
 
 def _show_patient_message(message: PlannedStep | None, notified: bool, reason: str | None) -> None:
     if message is None:
-        out.print(
-            "The patient need not be told: what they were sent still holds, or nothing went yet."
-        )
+        _say("The patient need not be told: what they were sent still holds, or nothing went yet.")
     elif not notified:
-        out.print(f"The patient will not be told ({message.step_id}): {reason}")
+        _say(f"The patient will not be told ({message.step_id}): {reason}")
     else:
-        out.print(views.patient_message_view(message))
+        out().print(views.patient_message_view(message))
 
 
 def _confirmed(notified: bool, yes: bool) -> bool:
@@ -442,11 +562,14 @@ def preview(
     restriction: Annotated[
         str | None, typer.Option(help="A patient's own restriction length (default: the clinic's).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the plan for a hypothetical treatment: each window until when, the messages that
     tell the patient, their texts, local times and reasons. Stores nothing."""
     with _app() as application:
-        performed_at = _when(at, tz, application) or application.clock.now()
+        now = application.clock.now()
+        performed_at = _near(_when(at, tz, application), now, "at") or now
+        logged = _near(_when(logged_at, tz, application, field="logged-at"), now, "logged-at")
         zone = parse_zone(tz) if tz else None
         patient = PatientProfile(
             name="Patient",
@@ -458,11 +581,21 @@ def preview(
             application.clinic.id,
             treatment_type=treatment,
             performed_at=performed_at,
-            logged_at=_when(logged_at, tz, application, field="logged-at"),
+            logged_at=logged,
             patient=patient,
             restriction=parse_length(restriction, field="restriction") if restriction else None,
         )
-        out.print(views.plan_view(plan, title=f"{treatment} aftercare plan ({plan.zone.key})"))
+        if as_json:
+            _print_json(views.plan_document(plan))
+            return
+        out().print(views.plan_view(plan, title=f"{treatment} aftercare plan ({plan.zone.key})"))
+
+
+def _near(instant: datetime | None, now: datetime, field: str) -> datetime | None:
+    """A preview's time, refused where planning from it would run off the calendar."""
+    if instant is not None and abs(instant - now) > PREVIEW_SPAN:
+        raise InputError(field, "must be within 10 years of today")
+    return instant
 
 
 @policies_app.command("check")
@@ -480,8 +613,8 @@ def policies_check(
     policy_set, problems = check_policies(folder)
     clinic = _configured_clinic()
     for policy in policy_set.policies.values():
-        out.print(views.policy_summary(policy))
-        out.print(views.sms_cost_table(policy, sms_reports(policy), SEGMENT_BUDGET))
+        out().print(views.policy_summary(policy))
+        out().print(views.sms_cost_table(policy, sms_reports(policy), SEGMENT_BUDGET))
         if clinic is not None:
             reports = sms_reports(
                 policy,
@@ -489,18 +622,21 @@ def policies_check(
                 clinic_name=clinic.name,
                 clinic_phone=clinic.profile().phone_display,
             )
-            out.print(
+            out().print(
                 views.sms_cost_table(
                     policy, reports, SEGMENT_BUDGET, name=f"this clinic: {clinic.name!r}"
                 )
             )
         for warning in sms_problems(policy):
-            err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
+            err().print(
+                Text.assemble(("warning:", "yellow"), " ", views.visible(str(warning))),
+                soft_wrap=True,
+            )
     if problems:
-        views.print_problems(err, problems)
-        err.print(f"{len(problems)} problem(s) in {folder}", soft_wrap=True)
+        views.print_problems(err(), problems)
+        err().print(Text(views.visible(f"{len(problems)} problem(s) in {folder}")), soft_wrap=True)
         raise typer.Exit(1)
-    out.print(f"{len(policy_set.policies)} policy file(s) OK in {folder}")
+    _say(f"{len(policy_set.policies)} policy file(s) OK in {folder}")
 
 
 def _configured_clinic() -> ClinicSettings | None:
@@ -519,7 +655,7 @@ def db_upgrade() -> None:
         engine = make_engine(settings.effective_database_url)
         try:
             migrate.upgrade(engine)
-            out.print(f"database at revision {migrate.current_revision(engine)}")
+            _say(f"database at revision {migrate.current_revision(engine)}")
         finally:
             engine.dispose()
 
@@ -546,6 +682,7 @@ def clinic_add(
 ) -> None:
     """Add a clinic to this deployment; its settings are checked against the policies."""
     with _app() as application:
+        parse_length(restriction, field="restriction")  # a length too long for the calendar
         try:
             settings = ClinicSettings(
                 slug=slug,
@@ -568,14 +705,18 @@ def clinic_add(
         if problems:
             raise InputError(problems[0].setting, problems[0].message)
         clinic = _accounts(application).add_clinic(settings)
-        out.print(f"Clinic {clinic.slug!r} added (id {clinic.id}).")
+        _say(f"Clinic {clinic.slug!r} added (id {clinic.id}).")
 
 
 @clinic_app.command("list")
-def clinic_list() -> None:
+def clinic_list(as_json: JsonOption = False) -> None:
     """Clinics in this deployment."""
     with _app() as application:
-        out.print(views.clinics_table(_accounts(application).clinics()))
+        clinics = _accounts(application).clinics()
+        if as_json:
+            _print_json(views.clinics_document(clinics))
+            return
+        out().print(views.clinics_table(clinics))
 
 
 @apikey_app.command("create")
@@ -585,8 +726,9 @@ def apikey_create(
 ) -> None:
     """Create an API key; it is shown once, only its hash is stored."""
     with _app() as application:
-        key = _accounts(application).create_key(clinic, label=label)
-        out.print(f"API key {key.prefix} for clinic {clinic!r} (shown once, store it now):")
+        label = clean_text(label, field="label", longest=LONGEST_LABEL)
+        key = _accounts(application).create_key(_slug(clinic), label=label)
+        _say(f"API key {key.prefix} for clinic {clinic!r} (shown once, store it now):")
         print(key.key)
 
 
@@ -594,15 +736,27 @@ def apikey_create(
 def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
     """Revoke an API key at once."""
     with _app() as application:
-        _accounts(application).revoke_key(prefix)
-        out.print(f"API key {prefix} revoked.")
+        _accounts(application).revoke_key(clean_text(prefix, field="prefix", longest=16))
+        _say(f"API key {prefix} revoked.")
 
 
 @apikey_app.command("list")
-def apikey_list(clinic: Annotated[str, typer.Option(help="The clinic's slug.")]) -> None:
+def apikey_list(
+    clinic: Annotated[str, typer.Option(help="The clinic's slug.")], as_json: JsonOption = False
+) -> None:
     """A clinic's API keys (prefixes and labels; never the keys)."""
     with _app() as application:
-        out.print(views.keys_table(_accounts(application).keys(clinic)))
+        keys = _accounts(application).keys(_slug(clinic))
+        if as_json:
+            _print_json(views.keys_document(keys))
+            return
+        out().print(views.keys_table(keys))
+
+
+def _slug(text: str) -> str:
+    """A clinic's slug to look up: text the database can be asked about (not, say, bytes of
+    a command line that are not UTF-8)."""
+    return clean_text(text, field="clinic", longest=40)
 
 
 def _accounts(application: App) -> Accounts:

@@ -20,3 +20,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     return variables
+
+
+@pytest.fixture
+def any_database(env: dict[str, str], database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The command line on a SQLite file, then on PostgreSQL (tests/conftest.py's
+    `database_url`, migrated and emptied for each test)."""
+    monkeypatch.setenv("REMINDERS_DATABASE_URL", database_url)
+    return database_url
