@@ -201,6 +201,7 @@ def _run_api(application: App, on_listening: Callable[[], None] = lambda: None) 
     import uvicorn  # deferred: only the API commands need it
 
     from reminders.api.app import create_app
+    from reminders.api.server import server_config
 
     settings = application.settings.api
 
@@ -217,10 +218,7 @@ def _run_api(application: App, on_listening: Callable[[], None] = lambda: None) 
                     stderr=True,
                 )
 
-    config = uvicorn.Config(
-        create_app(application), host=settings.host, port=settings.port, log_config=None
-    )
-    server = Server(config)
+    server = Server(server_config(create_app(application), settings))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal
     # again for the handler it found; ours ignores it so the worker can stop
     # cleanly too and the process exits 0.
@@ -279,15 +277,15 @@ def run_api(
 
 def _run_api_processes(application: App, workers: int, log_level: str) -> None:
     """uvicorn's supervisor: `workers` processes accept on one socket, each with its own app."""
-    import uvicorn  # deferred: only the API commands need it
     from uvicorn.supervisors import Multiprocess
 
+    from reminders.api.server import server_config
+
     settings = application.settings.api
-    config = uvicorn.Config(
+    config = server_config(
         "reminders.api.app:app_from_environment",
+        settings,
         factory=True,
-        host=settings.host,
-        port=settings.port,
         workers=workers,
         log_config=logging_config(log_level),
     )
