@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -10,16 +11,19 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reminders.accounts import Accounts
-from reminders.api.security import RateLimiter, retry_after_header
+from reminders.api.security import TokenBuckets, client_address, retry_after_header
 from reminders.bootstrap import App
 from reminders.db.models import Clinic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class ApiContext:
     app: App
     accounts: Accounts
-    limiter: RateLimiter
+    limiter: TokenBuckets  # requests per key
+    failures: TokenBuckets  # failed authentications per client address
 
 
 @dataclass(frozen=True)
@@ -47,25 +51,40 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `reminders a
 
 def caller(
     ctx: ContextDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Authenticate the key, then charge it one request against its rate limit."""
+    """Authenticate the key, then charge it one request against its rate limit.
+
+    A client address that has failed too often is refused before its key is looked up;
+    only failures count, so one client's successes never lift another's throttle.
+    """
+    address = client_address(request.client.host if request.client else None)
+    _refuse_if_waiting(ctx.failures.wait(address), "too many failed authentications")
     found = ctx.accounts.authenticate(credentials.credentials) if credentials else None
     if found is None:
+        ctx.failures.acquire(address)
+        log.info(
+            "authentication failed",
+            extra={"client": address, "had_key": credentials is not None},
+        )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
     clinic, prefix = found
-    wait = ctx.limiter.acquire(prefix)
+    _refuse_if_waiting(ctx.limiter.acquire(prefix), "rate limit exceeded")
+    return Caller(clinic, ZoneInfo(clinic.timezone))
+
+
+def _refuse_if_waiting(wait: float | None, detail: str) -> None:
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            "rate limit exceeded",
+            detail,
             headers={"Retry-After": retry_after_header(wait)},
         )
-    return Caller(clinic, ZoneInfo(clinic.timezone))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -120,9 +120,13 @@ class PreviewRequest(_Request):
     )
 
     treatment_type: TreatmentType
-    performed_at: datetime | None = Field(default=None, description="Default: now.")
+    performed_at: datetime | None = Field(
+        default=None, description="Default: now. Within 10 years of today."
+    )
     logged_at: datetime | None = Field(
-        default=None, description="When it would be logged (default: the treatment time)."
+        default=None,
+        description="When it would be logged (default: the treatment time). Within 10 years "
+        "of today.",
     )
     channel: ChannelKind = ChannelKind.SMS
     timezone: Zone | None = None

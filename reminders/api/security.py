@@ -1,9 +1,11 @@
-"""API key authentication, per-key rate limiting and the request body size limit."""
+"""Per-key rate limits, the failed-authentication throttle and the request body size limit."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reminders.clock import Clock
 
+# Failed authentications a client address may make: a burst, then this many a minute.
+# A person mistyping a key stays well inside it; guessing keys at speed does not.
+AUTH_FAILURES_PER_MINUTE = 10
+AUTH_FAILURE_BURST = 10
+# Addresses tracked at once; beyond it the one quiet longest is forgotten.
+MAX_TRACKED_ADDRESSES = 10_000
+
 
 @dataclass
 class _Bucket:
@@ -19,33 +28,91 @@ class _Bucket:
     at: datetime
 
 
-class RateLimiter:
+class TokenBuckets:
     """A token bucket per key: `per_minute` sustained, bursts up to `burst`.
 
     Kept in process memory: with several API processes each enforces its own
     share, which bounds abuse without a round trip to the database per request.
     """
 
-    def __init__(self, clock: Clock, *, per_minute: int, burst: int) -> None:
+    def __init__(
+        self, clock: Clock, *, per_minute: int, burst: int, max_keys: int | None = None
+    ) -> None:
         self.clock = clock
         self.rate = per_minute / 60.0
         self.burst = burst
-        self._buckets: dict[str, _Bucket] = {}
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
     def acquire(self, key: str) -> float | None:
-        """Take one request's token; returns None, or the seconds to wait before retrying."""
-        now = self.clock.now()
+        """Take one token; returns None, or the seconds to wait before retrying."""
         with self._lock:
-            bucket = self._buckets.get(key) or _Bucket(float(self.burst), now)
-            elapsed = max((now - bucket.at).total_seconds(), 0.0)
-            bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
-            bucket.at = now
-            self._buckets[key] = bucket
+            bucket = self._refilled(key)
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
                 return None
-            return (1 - bucket.tokens) / self.rate
+            return self._wait(bucket)
+
+    def wait(self, key: str) -> float | None:
+        """None while `key` has a token left, else the seconds until it has one; takes none."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return None
+            bucket = self._refilled(key)
+            return None if bucket.tokens >= 1 else self._wait(bucket)
+
+    def _refilled(self, key: str) -> _Bucket:
+        now = self.clock.now()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+            self._forget_the_quietest()
+        else:
+            self._buckets.move_to_end(key)
+        elapsed = max((now - bucket.at).total_seconds(), 0.0)
+        bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
+        bucket.at = now
+        return bucket
+
+    def _wait(self, bucket: _Bucket) -> float:
+        return (1 - bucket.tokens) / self.rate
+
+    def _forget_the_quietest(self) -> None:
+        # Many addresses (an IPv6-rotating client) must not grow memory without bound: the
+        # bucket touched longest ago goes first, the one most likely to have refilled anyway.
+        while self.max_keys is not None and len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+
+
+def failure_throttle(clock: Clock) -> TokenBuckets:
+    """Failed authentications per client address (see `client_address`)."""
+    return TokenBuckets(
+        clock,
+        per_minute=AUTH_FAILURES_PER_MINUTE,
+        burst=AUTH_FAILURE_BURST,
+        max_keys=MAX_TRACKED_ADDRESSES,
+    )
+
+
+def client_address(host: str | None) -> str:
+    """The key a client's failures are counted under: its IPv4 address, or its IPv6 /64.
+
+    An IPv6 host is usually given a whole /64, so counting single addresses would let one
+    client make 2**64 fresh starts. Behind a proxy this is the proxy's address.
+    """
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def retry_after_header(seconds: float) -> str:

@@ -1,8 +1,9 @@
-"""Bearer API keys and the per-key rate limit."""
+"""Bearer API keys, the per-key rate limit and the failed-authentication throttle."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -10,8 +11,10 @@ import pytest
 
 from reminders.accounts import Accounts, NewKey
 from reminders.api.app import create_app
+from reminders.api.security import AUTH_FAILURE_BURST, TokenBuckets
 from reminders.bootstrap import App
 from reminders.clock import FixedClock
+from reminders.db.models import Clinic
 from tests.api import TestClient, bearer, treatment_body
 
 PROTECTED: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -180,3 +183,116 @@ def test_unauthenticated_requests_do_not_use_a_keys_tokens(
         assert limited.get("/v1/treatments", headers=bearer("rk_nope_nope")).status_code == 401
 
     assert limited.get("/v1/treatments", headers=bearer(key_a.key)).status_code == 200
+
+
+# -- failed authentications per client address -----------------------------------------
+
+
+Dial = Callable[[str], TestClient]  # a client calling from the address given
+
+
+class CountingAccounts(Accounts):
+    """The real accounts, counting key look-ups."""
+
+    lookups = 0
+
+    def authenticate(self, key: str) -> tuple[Clinic, str] | None:
+        self.lookups += 1
+        return super().authenticate(key)
+
+
+@pytest.fixture
+def accounts_seen(app: App) -> CountingAccounts:
+    return CountingAccounts(sessions=app.sessions, clock=app.clock)
+
+
+@pytest.fixture
+def from_address(app: App, accounts_seen: CountingAccounts) -> Iterator[Dial]:
+    """Clients on one API (one throttle), each calling from the address given."""
+    api = create_app(app, accounts=accounts_seen)
+    with ExitStack() as stack:
+        yield lambda host: stack.enter_context(TestClient(api, client=(host, 50000)))
+
+
+def fail(client: TestClient, times: int) -> list[int]:
+    return [
+        client.get("/v1/treatments", headers=bearer("rk_nope_nope")).status_code
+        for _ in range(times)
+    ]
+
+
+def test_wrong_keys_beyond_the_burst_get_429_with_retry_after(
+    from_address: Dial,
+) -> None:
+    client = from_address("203.0.113.5")
+
+    statuses = fail(client, 300)
+    response = client.get("/v1/treatments", headers=bearer("rk_nope_nope"))
+
+    assert statuses == [401] * AUTH_FAILURE_BURST + [429] * (300 - AUTH_FAILURE_BURST)
+    assert response.status_code == 429
+    assert response.json() == {"detail": "too many failed authentications"}
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_throttled_address_is_refused_before_its_key_is_looked_up(
+    from_address: Dial, accounts_seen: CountingAccounts, key_a: NewKey
+) -> None:
+    client = from_address("203.0.113.5")
+    fail(client, AUTH_FAILURE_BURST)
+    lookups = accounts_seen.lookups
+
+    response = client.get("/v1/treatments", headers=bearer(key_a.key))
+
+    assert response.status_code == 429
+    assert accounts_seen.lookups == lookups
+
+
+def test_another_address_is_not_throttled(from_address: Dial, key_a: NewKey) -> None:
+    fail(from_address("203.0.113.5"), AUTH_FAILURE_BURST + 5)
+    other = from_address("198.51.100.7")
+
+    assert other.get("/v1/treatments", headers=bearer(key_a.key)).status_code == 200
+    assert fail(other, 1) == [401]
+
+
+def test_successes_do_not_lift_a_throttle(from_address: Dial, key_a: NewKey) -> None:
+    guesser, clinic = from_address("203.0.113.5"), from_address("198.51.100.7")
+    fail(guesser, AUTH_FAILURE_BURST)
+
+    for _ in range(5):
+        assert clinic.get("/v1/treatments", headers=bearer(key_a.key)).status_code == 200
+
+    assert fail(guesser, 1) == [429]
+
+
+def test_a_throttled_address_gets_a_try_back_after_retry_after(
+    from_address: Dial, clock: FixedClock
+) -> None:
+    client = from_address("203.0.113.5")
+    fail(client, AUTH_FAILURE_BURST)
+    wait = int(client.get("/v1/treatments").headers["Retry-After"])
+
+    clock.advance(timedelta(seconds=wait))
+
+    assert fail(client, 2) == [401, 429]
+
+
+def test_an_ipv6_client_is_counted_by_its_64_bit_prefix(
+    from_address: Dial,
+) -> None:
+    fail(from_address("2001:db8:1:2::1"), AUTH_FAILURE_BURST)
+
+    assert fail(from_address("2001:db8:1:2:ffff::9"), 1) == [429]
+    assert fail(from_address("2001:db8:1:3::1"), 1) == [401]
+
+
+def test_the_failure_throttle_forgets_the_quietest_address_beyond_its_size(
+    clock: FixedClock,
+) -> None:
+    buckets = TokenBuckets(clock, per_minute=10, burst=1, max_keys=2)
+    for address in ("a", "b", "c"):
+        assert buckets.acquire(address) is None
+
+    assert buckets.wait("a") is None  # forgotten: a fresh start
+    assert buckets.wait("c") is not None

@@ -36,7 +36,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 # Routes that read a body can also refuse it before validation.
 BODY_ERRORS: dict[int | str, dict[str, object]] = {
     **ERRORS,
-    400: {"model": schemas.MessageOut, "description": "Body is not UTF-8 JSON"},
+    400: {"model": schemas.MessageOut, "description": "Body could not be read"},
     413: {"model": schemas.MessageOut, "description": "Body larger than the limit"},
 }
 NOT_FOUND: dict[int | str, dict[str, object]] = {
