@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from reminders.bootstrap import App, build_app
 from reminders.clock import FixedClock
 from reminders.db import migrate
 from reminders.db.engine import make_engine
+from reminders.db.models import IdempotencyKey, Message, MessageEvent, Patient, Treatment
 from reminders.settings import ClinicSettings, Settings
 from tests.support import RecordingChannel
 
@@ -134,3 +136,22 @@ def app(settings: Settings, clock: FixedClock) -> Iterator[App]:
 @pytest.fixture
 def channel() -> RecordingChannel:
     return RecordingChannel()
+
+
+# The rows a request can create; "nothing stored" means none of these change.
+STORED: tuple[type[Any], ...] = (Treatment, Patient, Message, MessageEvent, IdempotencyKey)
+
+
+@pytest.fixture
+def row_counts(app: App) -> Callable[[], dict[str, int]]:
+    """Rows in every table a request may write, by table name."""
+
+    def count() -> dict[str, int]:
+        with app.sessions() as session:
+            return {
+                model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model))
+                or 0
+                for model in STORED
+            }
+
+    return count

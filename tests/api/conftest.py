@@ -9,18 +9,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 
 from reminders.accounts import Accounts, NewKey
 from reminders.api.app import create_app
 from reminders.bootstrap import App
-from reminders.db.models import IdempotencyKey, Message, MessageEvent, Patient, Treatment
 from tests.api import TestClient, bearer, treatment_body
 from tests.conftest import clinic_settings
 
-# The rows a request can create; "nothing stored" means none of these change.
-STORED: tuple[type[Any], ...] = (Treatment, Patient, Message, MessageEvent, IdempotencyKey)
 B_SLUG = "b"
 
 
@@ -76,21 +72,6 @@ def client_a(api: FastAPI, key_a: NewKey) -> Iterator[TestClient]:
 def client_b(api: FastAPI, key_b: NewKey) -> Iterator[TestClient]:
     with TestClient(api, headers=bearer(key_b.key)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def row_counts(app: App) -> Callable[[], dict[str, int]]:
-    """Rows in every table a request may write, by table name."""
-
-    def count() -> dict[str, int]:
-        with app.sessions() as session:
-            return {
-                model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model))
-                or 0
-                for model in STORED
-            }
-
-    return count
 
 
 @pytest.fixture

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from _pytest.terminal import TerminalReporter
 
 from reminders.accounts import Accounts
 from reminders.bootstrap import App
-from reminders.db.models import IdempotencyKey, Message, MessageEvent, Patient, Treatment
 from reminders.settings import ApiSettings, Settings
 from tests.api_property.figures import FIGURES
 from tests.conftest import make_settings
-
-# The rows a request can create; "stored nothing" means none of these change.
-STORED = (Treatment, Patient, Message, MessageEvent, IdempotencyKey)
 
 
 @pytest.fixture
@@ -37,21 +31,6 @@ def database(database_url: str) -> str:
 def auth_headers(app: App) -> dict[str, str]:
     key = Accounts(sessions=app.sessions, clock=app.clock).create_key("default", label="fuzz")
     return {"Authorization": f"Bearer {key.key}"}
-
-
-@pytest.fixture
-def row_counts(app: App) -> Callable[[], dict[str, int]]:
-    """Rows in every table a request may write, by table name."""
-
-    def count() -> dict[str, int]:
-        with app.sessions() as session:
-            return {
-                model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model))
-                or 0
-                for model in STORED
-            }
-
-    return count
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
