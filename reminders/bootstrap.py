@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -17,7 +18,7 @@ from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.clinic_checks import check_clinic
 from reminders.clock import Clock, SystemClock
-from reminders.db import migrate
+from reminders.db import migrate, wakeups
 from reminders.db.engine import make_engine, make_session_factory
 from reminders.db.models import Clinic, Treatment
 from reminders.dispatch import Dispatcher
@@ -30,6 +31,9 @@ from reminders.service import ReminderService
 from reminders.settings import Settings
 from reminders.worker import default_worker_id
 
+if TYPE_CHECKING:
+    from reminders.worker import Worker
+
 
 @dataclass
 class App:
@@ -40,6 +44,19 @@ class App:
     policies: PolicySet
     service: ReminderService
     clinic: Clinic
+    # Rung after every commit that planned messages: the worker in this process wakes.
+    bell: wakeups.Bell
+
+    def worker(self, channels: ChannelRegistry, worker_id: str | None = None) -> Worker:
+        """The worker, woken by this process's writes and, on PostgreSQL, by any process's."""
+        from reminders.worker import Worker  # APScheduler: only the commands that send
+
+        return Worker(
+            self.dispatcher(channels, worker_id),
+            poll_interval=self.settings.worker.poll_interval,
+            bell=self.bell,
+            listen=self.engine if self.engine.dialect.name == "postgresql" else None,
+        )
 
     def dispatcher(self, channels: ChannelRegistry, worker_id: str | None = None) -> Dispatcher:
         worker = self.settings.worker
@@ -113,10 +130,11 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
             + "\n".join(f"  {problem}" for problem in problems)
         )
     sessions = make_session_factory(engine)
+    bell = wakeups.install(engine)
     clock = clock or SystemClock()
     service = ReminderService(sessions=sessions, clock=clock, policies=policies)
     clinic = service.sync_clinic(clinic_settings)
-    return App(settings, engine, sessions, clock, policies, service, clinic)
+    return App(settings, engine, sessions, clock, policies, service, clinic, bell)
 
 
 def default_channels(settings: Settings) -> ChannelRegistry:

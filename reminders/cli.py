@@ -192,9 +192,7 @@ def _worker(application: App) -> Worker:
         f"channels {channels.describe()}",
         stderr=True,
     )
-    return Worker(
-        application.dispatcher(channels), poll_interval=application.settings.worker.poll_interval
-    )
+    return application.worker(channels)
 
 
 def _run_api(application: App, on_listening: Callable[[], None] = lambda: None) -> None:

@@ -3,8 +3,10 @@
 Messages live in our table, not in APScheduler's job store (a persistent job
 store cannot be shared by several processes). The scheduler holds two jobs:
 `wake`, a one-shot date job moved to the next due instant after every pass,
-and `poll`, a short interval job that notices work other processes added
-(a treatment logged from the CLI) and expired claims.
+and `poll`, a short interval job that notices expired claims, and work other
+processes added where nothing told us (SQLite). New work wakes it at once: a
+one-shot `rung` job, added when this process commits new messages (its `Bell`)
+or, on PostgreSQL, when any process does (a LISTEN connection of its own).
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import Engine
 
+from reminders.db.wakeups import Bell, PostgresListener
 from reminders.dispatch import Dispatcher, DispatchReport
 
 log = logging.getLogger(__name__)
@@ -31,9 +38,19 @@ def default_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, dispatcher: Dispatcher, *, poll_interval: float) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        poll_interval: float,
+        bell: Bell | None = None,
+        listen: Engine | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.poll_interval = poll_interval
+        self._bell = bell
+        self._unsubscribe: Callable[[], None] | None = None
+        self._listener = PostgresListener(listen, self.wake) if listen is not None else None
         self._stopping = threading.Event()
         self._tick_lock = threading.Lock()
         self._scheduler = BackgroundScheduler(
@@ -67,6 +84,20 @@ class Worker:
             self._safe_tick, DateTrigger(run_date=at), id="wake", replace_existing=True
         )
 
+    def wake(self) -> None:
+        """Run a pass now: new messages were committed.
+
+        At most one pass waits behind the one running: a wake during a pass is
+        answered by the next one, which reads the database after it.
+        """
+        if self._stopping.is_set():
+            return
+        # Not started yet (its first pass is still to come) or stopped: nothing to wake.
+        with suppress(SchedulerNotRunningError):
+            self._scheduler.add_job(
+                self._safe_tick, id="rung", replace_existing=True, max_instances=2
+            )
+
     def _safe_tick(self) -> None:
         # A database hiccup must not kill the scheduler thread: the poll retries.
         try:
@@ -83,10 +114,18 @@ class Worker:
             next_run_time=self.dispatcher.clock.now(),
         )
         self._scheduler.start()
+        if self._bell is not None:
+            self._unsubscribe = self._bell.subscribe(self.wake)
+        if self._listener is not None:
+            self._listener.start()
 
     def stop(self) -> None:
         """Stop claiming, let the in-flight send finish and be recorded, hand back the rest."""
         self._stopping.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._listener is not None:
+            self._listener.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from reminders.db import bulk, history
+from reminders.db import bulk, history, wakeups
 from reminders.db.history import event_row
 from reminders.db.models import Message, table_of
 from reminders.domain import EventKind, MessageState
@@ -77,6 +77,8 @@ def insert(connection: Connection, new: Sequence[NewMessage], now: datetime) -> 
         for message_id, columns, message in zip(ids, rows, new, strict=True)
     ]
     history.record_rows(connection, [s.first_event for s in stored])
+    if any(row["state"] == MessageState.PENDING.value for row in rows):
+        wakeups.planned(connection)
     return stored
 
 
