@@ -55,7 +55,7 @@ class App:
             self.dispatcher(channels, worker_id),
             poll_interval=self.settings.worker.poll_interval,
             bell=self.bell,
-            listen=self.engine if self.engine.dialect.name == "postgresql" else None,
+            listen=self.engine,
         )
 
     def dispatcher(self, channels: ChannelRegistry, worker_id: str | None = None) -> Dispatcher:

@@ -6,7 +6,7 @@ store cannot be shared by several processes). The scheduler holds two jobs:
 and `poll`, a short interval job that notices expired claims, and work other
 processes added where nothing told us (SQLite). New work wakes it at once: a
 one-shot `rung` job, added when this process commits new messages (its `Bell`)
-or, on PostgreSQL, when any process does (a LISTEN connection of its own).
+or when another process does (`reminders.db.wakeups`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import Engine
 
-from reminders.db.wakeups import Bell, PostgresListener
+from reminders.db.wakeups import Bell, listener_for
 from reminders.dispatch import Dispatcher, DispatchReport
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Worker:
         self.poll_interval = poll_interval
         self._bell = bell
         self._unsubscribe: Callable[[], None] | None = None
-        self._listener = PostgresListener(listen, self.wake) if listen is not None else None
+        self._listener = listener_for(listen, self.wake) if listen is not None else None
         self._stopping = threading.Event()
         self._tick_lock = threading.Lock()
         self._scheduler = BackgroundScheduler(

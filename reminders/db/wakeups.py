@@ -11,16 +11,25 @@ would not see the rows):
   worker). NOTIFY is per database, not per schema, so the payload is the schema: a
   worker on another schema of the same database ignores it.
 
-SQLite has no such signal between processes: there a worker in another process
-notices new work at its poll. A lost wake costs only latency, never a message: the
-poll stays as the safety net.
+- in other processes, on a SQLite file (one machine): a datagram to the worker's
+  socket, named after the database file in Linux's abstract socket namespace (no file
+  to leave behind, nothing to clean up after a kill). One worker per database file
+  takes the name; another on the same file polls. Elsewhere than Linux, workers in
+  other processes poll.
+
+A lost wake costs only latency, never a message: the poll stays as the safety net.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
+import sys
 import threading
 from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
@@ -67,8 +76,11 @@ class Bell:
 
 
 def install(engine: Engine) -> Bell:
-    """The bell this engine rings after each commit that planned messages."""
+    """The bell this engine rings after each commit that planned messages (and, on a
+    SQLite file, the datagram to a worker in another process)."""
     bell = Bell()
+    database = sqlite_file(engine)
+    doorbell = socket_address(database) if database is not None else None
 
     def rolled_back(connection: Connection) -> None:
         connection.info.pop(_PLANNED, None)
@@ -78,6 +90,8 @@ def install(engine: Engine) -> Bell:
         # rolled back lost its mark above.
         if record is not None and record.info.pop(_PLANNED, False):
             bell.ring()
+            if doorbell is not None:
+                ring_socket(doorbell)
 
     event.listen(engine, "rollback", rolled_back)
     event.listen(engine, "checkin", checked_in)
@@ -91,24 +105,45 @@ def planned(connection: Connection) -> None:
         connection.execute(_NOTIFY)
 
 
-class PostgresListener:
-    """A thread that LISTENs on a connection of its own and calls `on_wake` for every
-    notification about this schema; after a lost connection it reconnects (and wakes
-    once, for what it may have missed)."""
+def sqlite_file(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).resolve()
 
-    def __init__(self, engine: Engine, on_wake: Callable[[], None]) -> None:
-        self.engine = engine
+
+def socket_address(database: Path) -> str | None:
+    """The abstract socket name of the worker for this database file (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    digest = hashlib.sha256(str(database).encode()).hexdigest()[:32]
+    return f"\0reminders-wake-{digest}"
+
+
+def ring_socket(address: str) -> None:
+    # No worker listening, or its queue full (it has wakes enough): nothing to do.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender, suppress(OSError):
+        sender.setblocking(False)
+        sender.sendto(b"!", address)
+
+
+class Listener:
+    """A thread that waits for wake-ups from other processes and calls `on_wake`; if its
+    connection is lost it reconnects (and wakes once, for what it may have missed)."""
+
+    name = "wake-listener"
+
+    def __init__(self, on_wake: Callable[[], None]) -> None:
         self.on_wake = on_wake
         self._stopping = threading.Event()
         self._listening = threading.Event()
-        self.backend_pid: int | None = None  # the server process of its connection, when listening
-        self._thread = threading.Thread(target=self._run, name="wake-listener", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def wait_listening(self, timeout: float) -> bool:
-        """Until the listener's LISTEN is in place (tests, and a clean start-up)."""
+        """Until the listener is in place (tests, and a clean start-up)."""
         return self._listening.wait(timeout)
 
     def stop(self) -> None:
@@ -135,6 +170,23 @@ class PostgresListener:
                 self._stopping.wait(delay)
 
     def _listen(self) -> None:
+        """Listen until stopping; raise when the connection is lost."""
+        raise NotImplementedError
+
+    def _listening_now(self) -> None:
+        self._listening.set()
+        self.on_wake()  # whatever was planned while nobody listened
+
+
+class PostgresListener(Listener):
+    """LISTEN on a connection of its own; a notification about this schema wakes."""
+
+    def __init__(self, engine: Engine, on_wake: Callable[[], None]) -> None:
+        super().__init__(on_wake)
+        self.engine = engine
+        self.backend_pid: int | None = None  # the server process of its connection
+
+    def _listen(self) -> None:
         pooled = self.engine.raw_connection()
         # Its own connection for as long as it listens, outside the pool's count.
         pooled.detach()
@@ -150,8 +202,7 @@ class PostgresListener:
             schema = row[0]
             cursor.execute(f"LISTEN {CHANNEL}")
             self.backend_pid = connection.info.backend_pid
-            self._listening.set()
-            self.on_wake()  # whatever was planned while nobody listened
+            self._listening_now()
             while not self._stopping.is_set():
                 for notification in connection.notifies(timeout=LISTEN_TIMEOUT):
                     if notification.payload == schema:
@@ -160,3 +211,49 @@ class PostgresListener:
                         break
         finally:
             pooled.close()
+
+
+class SocketListener(Listener):
+    """The datagram socket of the one worker of a SQLite file; any datagram wakes."""
+
+    def __init__(self, address: str, on_wake: Callable[[], None]) -> None:
+        super().__init__(on_wake)
+        self.address = address
+
+    def _listen(self) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            try:
+                receiver.bind(self.address)
+            except OSError:
+                log.info("another worker takes this database's wake-ups; this one polls")
+                return
+            receiver.settimeout(LISTEN_TIMEOUT)
+            self._listening_now()
+            while not self._stopping.is_set():
+                try:
+                    receiver.recv(64)
+                except TimeoutError:
+                    continue
+                self._drain(receiver)
+                self.on_wake()
+
+    @staticmethod
+    def _drain(receiver: socket.socket) -> None:
+        """Wakes that came together are one pass."""
+        receiver.setblocking(False)
+        try:
+            while True:
+                receiver.recv(64)
+        except BlockingIOError:
+            pass
+        finally:
+            receiver.settimeout(LISTEN_TIMEOUT)
+
+
+def listener_for(engine: Engine, on_wake: Callable[[], None]) -> Listener | None:
+    """What tells a worker on this database about other processes' new messages."""
+    if engine.dialect.name == "postgresql":
+        return PostgresListener(engine, on_wake)
+    database = sqlite_file(engine)
+    address = socket_address(database) if database is not None else None
+    return SocketListener(address, on_wake) if address is not None else None

@@ -123,12 +123,10 @@ def postgres_settings(tmp_path: Path, postgres_schema_url: str) -> Settings:
     return make_settings(tmp_path, postgres_schema_url)
 
 
-@pytest.mark.postgres
-def test_another_process_wakes_the_worker_through_notify(
-    postgres_settings: Settings, channel: RecordingChannel
-) -> None:
-    worker_app = build_app(postgres_settings)
-    other = build_app(postgres_settings)  # its own engine and bell: as another process
+def test_another_process_wakes_the_worker(settings: Settings, channel: RecordingChannel) -> None:
+    """PostgreSQL's NOTIFY, or the SQLite file's socket."""
+    worker_app = build_app(settings)
+    other = build_app(settings)  # its own engine and bell: as another process
     worker = start_worker(worker_app, channel)
     try:
         treatment = log(other)
@@ -137,6 +135,26 @@ def test_another_process_wakes_the_worker_through_notify(
         worker.stop()
         other.close()
         worker_app.close()
+
+
+def test_a_second_worker_on_one_sqlite_file_polls(
+    sqlite_url: str, tmp_path: Path, channel: RecordingChannel
+) -> None:
+    settings = make_settings(tmp_path, sqlite_url)
+    first_app, second_app = build_app(settings), build_app(settings)
+    first = start_worker(first_app, channel)
+    second = second_app.worker(channel.registry(), worker_id="second")
+    try:
+        second.start()
+        assert second._listener is not None
+        assert not second._listener.wait_listening(2 * wakeups.LISTEN_TIMEOUT)
+        treatment = log(second_app)
+        wait_for(lambda: channel.sent_ids() == [first_text(treatment)], "the first worker's send")
+    finally:
+        second.stop()
+        first.stop()
+        second_app.close()
+        first_app.close()
 
 
 @pytest.mark.postgres
