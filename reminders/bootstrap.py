@@ -21,6 +21,7 @@ from reminders.clock import Clock, SystemClock
 from reminders.db import migrate, wakeups
 from reminders.db.engine import make_engine, make_session_factory
 from reminders.db.models import Clinic, Treatment
+from reminders.desk import Desk
 from reminders.dispatch import Dispatcher
 from reminders.domain import ChannelKind
 from reminders.errors import ConfigError
@@ -72,6 +73,11 @@ class App:
             batch_size=worker.batch_size,
             lease=timedelta(seconds=worker.lease_seconds),
         )
+
+    @cached_property
+    def desk(self) -> Desk:
+        """The first message's progress, and texts moved to email, for the front desk."""
+        return Desk(self.sessions, self.clock, self.reroutes, delivery_reports(self.settings))
 
     @cached_property
     def reroutes(self) -> Reroutes:
@@ -135,6 +141,17 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
     service = ReminderService(sessions=sessions, clock=clock, policies=policies)
     clinic = service.sync_clinic(clinic_settings)
     return App(settings, engine, sessions, clock, policies, service, clinic, bell)
+
+
+def delivery_reports(settings: Settings) -> frozenset[ChannelKind]:
+    """The kinds of message whose channel here reports delivery: the console channel at
+    once, Twilio through status callbacks (when it knows where to send them); SMTP never."""
+    kinds = set()
+    if not settings.twilio.configured or settings.twilio.public_base_url:
+        kinds.add(ChannelKind.SMS)
+    if not settings.smtp.configured:
+        kinds.add(ChannelKind.EMAIL)
+    return frozenset(kinds)
 
 
 def default_channels(settings: Settings) -> ChannelRegistry:

@@ -220,6 +220,7 @@ class Dispatcher:
             )
         )
         sent: list[SentMessage] = []
+        delivered: list[int] = []  # by channels that deliver as they send
         not_called: list[ClaimedMessage] = []
         started = time.monotonic()
         for message in messages:
@@ -232,9 +233,15 @@ class Dispatcher:
                 # expires while earlier messages are being sent does not go out.
                 send = self._decide(message, token, report)
                 if send is not None:
-                    self._call_provider(message, send, token, report, sent)
+                    self._call_provider(message, send, token, report, sent, delivered)
         self._resize_slice(time.monotonic() - started, len(messages))
         self._record_sent(sent, token, report)
+        if delivered:
+            self._with_database(
+                lambda session: inbound.delivered_as_sent(
+                    session, message_ids=delivered, now=self.clock.now()
+                )
+            )
         for message in not_called:
             # Marked as started, but the provider was never called: safe to hand back.
             self._release(message, token, report, "worker stopping before sending")
@@ -316,6 +323,7 @@ class Dispatcher:
         token: str,
         report: DispatchReport,
         sent: list[SentMessage],
+        delivered: list[int],
     ) -> None:
         kind = message.channel
         try:
@@ -326,6 +334,8 @@ class Dispatcher:
         self.breaker.succeeded(kind)
         if kind in self._waiting_channels:
             self._channel_works(kind)
+        if receipt.delivered:
+            delivered.append(message.id)
         rewritten = send.rewritten is not None
         sent.append(
             SentMessage(

@@ -14,6 +14,7 @@ claims within EARLY_REPORT_KEEP is dropped as foreign.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +27,7 @@ from reminders import reroute
 from reminders.clock import Clock
 from reminders.db import history, repo
 from reminders.db.models import EarlyDeliveryReport, InboundMessage, Message
-from reminders.domain import EventKind
+from reminders.domain import EventKind, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,13 @@ def apply_status(
         detail=status + (f" (error {error_code})" if error_code else ""),
     )
     return True
+
+
+def delivered_as_sent(session: Session, *, message_ids: Sequence[int], now: datetime) -> None:
+    """Messages whose channel delivers as it sends (the console): the receipt is the report."""
+    for message in repo.messages_with_treatments(session, ids=message_ids):
+        if message.state == MessageState.SENT.value:
+            apply_status(session, message, "delivered", None, now)
 
 
 def apply_early_reports(session: Session, *, now: datetime) -> tuple[int, int]:

@@ -30,6 +30,8 @@ class Outgoing:
 @dataclass(frozen=True)
 class Receipt:
     provider_id: str
+    # The channel delivers as it sends (the console): no report will follow, this is it.
+    delivered: bool = False
 
 
 class Channel(Protocol):

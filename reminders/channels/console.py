@@ -2,7 +2,8 @@
 
 The default when no provider is configured, so a clinic can try the service
 with nothing but Python. The outbox stands in for the patient's phone or inbox,
-so it holds the full text; it is not a log.
+so it holds the full text; it is not a log. Written there, a message has arrived:
+each receipt says delivered, as a provider's delivery report would.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ConsoleChannel:
             # It holds patients' contacts and texts: the owner's alone, like the database.
             append_private(self._outbox, json.dumps(record) + "\n")
             self._print(outgoing)
-        return Receipt(provider_id)
+        return Receipt(provider_id, delivered=True)
 
     def _print(self, outgoing: Outgoing) -> None:
         stream = self._stream or sys.stdout
