@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reminders import reroute
 from reminders.clock import Clock
 from reminders.db import repo
+from reminders.db.engine import read_only_sessions
 from reminders.db.models import Message, Treatment
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
 from reminders.errors import ConflictError, InputError, NotFoundError
@@ -35,13 +36,23 @@ class Desk:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
 
+    def __post_init__(self) -> None:
+        self._reads = read_only_sessions(self.sessions)
+
     def first_message(self, clinic_id: int, treatment_id: int) -> FirstMessage | None:
         """Where the treatment's first message stands now."""
-        with self.sessions() as session:
+        with self._reads() as session:
             treatment = _owned(session, clinic_id, treatment_id)
-            return first_message(
-                treatment.messages, now=self.clock.now(), reach=self._reach(treatment)
-            )
+            return self.progress(treatment, email_fallback=treatment.clinic.email_fallback)
+
+    def progress(self, treatment: Treatment, *, email_fallback: bool) -> FirstMessage | None:
+        """Where the first message of a treatment already read stands now."""
+        reach = Reach(
+            reports_delivery=self.reports_delivery,
+            email_fallback=email_fallback,
+            has_email=bool(treatment.patient.email),
+        )
+        return first_message(treatment.messages, now=self.clock.now(), reach=reach)
 
     def wait_for_first_message(
         self,
@@ -66,7 +77,13 @@ class Desk:
             self.sleep(min(WATCH_INTERVAL, left))
 
     def email_instead(
-        self, clinic_id: int, treatment_id: int, *, email: str | None, why: str
+        self,
+        clinic_id: int,
+        treatment_id: int,
+        *,
+        email: str | None,
+        why: str,
+        field: str = "email",
     ) -> reroute.Rerouted:
         """Stop texting this patient: their texts not yet sent are cancelled, and those
         steps, and any text of this treatment that did not arrive, go by email as of
@@ -77,13 +94,13 @@ class Desk:
             if treatment.status != TreatmentStatus.ACTIVE.value:
                 raise ConflictError(f"treatment {treatment_id} is cancelled")
             if not treatment.clinic.email_fallback:
-                raise InputError("treatment", "this clinic does not send email instead of texts")
+                raise ConflictError("this clinic does not send email instead of texts")
             patient = treatment.patient
             if email is not None:
-                patient.email = parse_email(email)
+                patient.email = parse_email(email, field=field)
                 patient.updated_at = now
             elif not patient.email:
-                raise InputError("email", "the patient has no email address on record: give one")
+                raise InputError(field, "the patient has no email address on record: give one")
             session.flush()
             return reroute.stop_texts(
                 session,
@@ -94,13 +111,6 @@ class Desk:
                 now=now,
                 also=[m.id for m in treatment.messages if _did_not_arrive(m)],
             )
-
-    def _reach(self, treatment: Treatment) -> Reach:
-        return Reach(
-            reports_delivery=self.reports_delivery,
-            email_fallback=treatment.clinic.email_fallback,
-            has_email=bool(treatment.patient.email),
-        )
 
 
 def _owned(session: Session, clinic_id: int, treatment_id: int) -> Treatment:

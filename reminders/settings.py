@@ -142,6 +142,9 @@ class ApiSettings(BaseModel):
     rate_per_minute: int = Field(default=120, ge=1)
     rate_burst: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The longest a request may wait for a first message's delivery (`wait`): each
+    # waiting request holds one of the process's request threads meanwhile.
+    max_wait_seconds: float = Field(default=30, ge=0, le=30)
 
 
 def _secret(value: str | None, file: Path | None, name: str) -> str | None:

@@ -11,7 +11,7 @@ from reminders.accounts import Accounts
 from reminders.api.deps import ApiContext
 from reminders.api.docs import add_docs
 from reminders.api.errors import ServerErrors, add_error_handlers
-from reminders.api.routes import alerts, health, policies, treatments, webhooks
+from reminders.api.routes import alerts, desk, health, policies, treatments, webhooks
 from reminders.api.security import BodySizeLimit, TokenBuckets, failure_throttle
 from reminders.bootstrap import App, build_app
 from reminders.settings import load_settings
@@ -55,6 +55,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     api.add_middleware(ServerErrors)  # added last: the outermost
     api.include_router(treatments.router)
+    api.include_router(desk.router)
     api.include_router(alerts.router)
     api.include_router(policies.router)
     api.include_router(health.router)

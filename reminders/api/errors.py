@@ -31,6 +31,7 @@ FIELD_LOCATIONS: dict[str, tuple[str, ...]] = {
     "name": ("body", "patient", "name"),
     "phone": ("body", "patient", "phone"),
     "email": ("body", "patient", "email"),
+    "email_instead.email": ("body", "email"),
     "sms_consent": ("body", "patient", "sms_consent"),
     "patient.sms_consent_at": ("body", "patient", "sms_consent_at"),
     "tz": ("body", "patient", "timezone"),

@@ -10,6 +10,7 @@ from reminders.domain import ChannelKind, MessageState, TreatmentStatus
 from reminders.durations import format_duration
 from reminders.planning import Plan, PlannedStep
 from reminders.policies import Citation, Instruction, Policy, step_times
+from reminders.progress import FirstMessage
 
 
 def treatment_zone(treatment: Treatment, clinic_zone: ZoneInfo) -> ZoneInfo:
@@ -77,6 +78,21 @@ def treatment_public(treatment: Treatment, clinic_zone: ZoneInfo) -> schemas.Tre
         ),
         messages=[message_public(m, zone) for m in treatment.messages],
         alerts=[alert_public(a) for a in treatment.alerts],
+    )
+
+
+def first_message_public(first: FirstMessage, zone: ZoneInfo) -> schemas.FirstMessagePublic:
+    return schemas.FirstMessagePublic(
+        message_id=first.message_id,
+        channel=first.channel,
+        stage=first.stage,
+        final=first.final,
+        problem=first.problem,
+        summary=first.summary,
+        what_to_do=list(first.what_to_do),
+        due_at=first.due_at,
+        due_at_local=first.due_at.astimezone(zone) if first.due_at else None,
+        email_instead=first.email_instead,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
+from reminders.progress import Stage
 
 
 def _printable(value: str) -> str:
@@ -109,6 +110,14 @@ class CancelRequest(_Notifying):
         description="Logged in error (the wrong patient): whoever received its messages is "
         "told to disregard them.",
     )
+
+
+class EmailInsteadRequest(_Request):
+    email: Email | None = Field(
+        default=None,
+        description="The patient's address, if none is on record or it changed.",
+    )
+    reason: Reason = "the texts did not arrive"
 
 
 class PreviewRequest(_Request):
@@ -241,6 +250,37 @@ class TreatmentPublic(BaseModel):
     messages: list[MessagePublic]
     alerts: list[AlertPublic] = Field(
         description="What staff were asked to act on for this treatment, open or acknowledged."
+    )
+
+
+class FirstMessagePublic(BaseModel):
+    """Where the treatment's first message stands, for the desk while the patient is there."""
+
+    message_id: int
+    channel: ChannelKind
+    stage: Stage = Field(
+        description="planned (due later), queued, sending, sent (the provider has it), "
+        "delivered, undelivered, failed (refused), skipped or cancelled."
+    )
+    final: bool = Field(
+        description="Nothing more will change unless someone acts: delivered, a problem, "
+        "planned for later, or sent where the provider reports no delivery."
+    )
+    problem: bool = Field(description="It will not reach the patient as it stands.")
+    summary: str
+    what_to_do: list[str] = Field(description="For a problem: what the desk can do now.")
+    due_at: datetime | None = Field(description="For a message planned for later: when.")
+    due_at_local: datetime | None
+    email_instead: bool = Field(
+        description="Moving the patient's texts to email is possible: "
+        "POST /v1/treatments/{id}/email-instead."
+    )
+
+
+class TreatmentLogged(TreatmentPublic):
+    first_message: FirstMessagePublic | None = Field(
+        description="The first message's progress: as the response left (with `wait`, once "
+        "it reached its last word or the wait ended)."
     )
 
 

@@ -14,7 +14,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-__all__ = ["TestClient", "bearer", "treatment_body"]
+__all__ = ["TestClient", "as_read_back", "bearer", "treatment_body"]
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -35,3 +35,10 @@ def treatment_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {key: value for key, value in body.items() if value is not None}
+
+
+def as_read_back(logged: dict[str, Any]) -> dict[str, Any]:
+    """A POST /v1/treatments answer as GET reads the treatment back: without what only the
+    POST carries (how the first message was doing then)."""
+    assert "first_message" in logged
+    return {key: value for key, value in logged.items() if key != "first_message"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api import TestClient, treatment_body
+from tests.api import TestClient, as_read_back, treatment_body
 
 MISSING_ID = 999_999
 
@@ -66,9 +66,10 @@ def test_other_clinics_data_is_unchanged_after_a_foreign_clinic_tries(
     client_a.get(path)
     client_a.patch(path, json={"performed_at": "2026-11-27T12:00:00"})
     client_a.post(f"{path}/cancel", json={"reason": "not yours"})
+    client_a.post(f"{path}/email-instead", json={"email": "mallory@example.com"})
 
     assert client_b.get(path).json() == before
-    assert before == b_treatment
+    assert before == as_read_back(b_treatment)
     assert row_counts() == counts
 
 

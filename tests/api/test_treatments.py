@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reminders.bootstrap import App
-from tests.api import TestClient, treatment_body
+from tests.api import TestClient, as_read_back, treatment_body
 from tests.support import RecordingChannel
 
 Log = Callable[..., dict[str, Any]]
@@ -119,7 +119,7 @@ def test_get_returns_the_message_timeline_with_events(client_a: TestClient, log_
 
     assert response.status_code == 200
     treatment = response.json()
-    assert treatment == created
+    assert treatment == as_read_back(created)
     for message in treatment["messages"]:
         assert [(e["kind"], e["state"]) for e in message["events"]] == [("planned", "pending")]
         assert message["events"][0]["at"] == "2026-11-27T19:00:00Z"
@@ -194,7 +194,7 @@ def test_list_returns_the_clinics_treatments_newest_first(client_a: TestClient, 
     page = response.json()
     assert ids(page) == [late["id"], early["id"]]
     assert page["next_cursor"] is None
-    assert page["items"][0] == late
+    assert page["items"][0] == as_read_back(late)
 
 
 def test_list_filters_by_performed_from_inclusive_and_to_exclusive_in_clinic_time(
@@ -373,7 +373,7 @@ def test_patch_with_an_unknown_field_is_422_and_changes_nothing(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "status"]
-    assert client_a.get(f"/v1/treatments/{created['id']}").json() == created
+    assert client_a.get(f"/v1/treatments/{created['id']}").json() == as_read_back(created)
 
 
 def test_patch_to_more_than_a_day_ago_is_422_and_changes_nothing(
@@ -387,7 +387,7 @@ def test_patch_to_more_than_a_day_ago_is_422_and_changes_nothing(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "performed_at"]
-    assert client_a.get(f"/v1/treatments/{created['id']}").json() == created
+    assert client_a.get(f"/v1/treatments/{created['id']}").json() == as_read_back(created)
 
 
 # -- POST /v1/treatments/{id}/cancel ---------------------------------------------------
@@ -452,4 +452,4 @@ def test_cancel_with_an_unknown_field_is_422_and_changes_nothing(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "status"]
-    assert client_a.get(f"/v1/treatments/{created['id']}").json() == created
+    assert client_a.get(f"/v1/treatments/{created['id']}").json() == as_read_back(created)

@@ -18,7 +18,10 @@ from tests.conftest import make_settings
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Overrides conftest's `settings` (which `app` uses): the fuzzer must never meet a 429."""
     settings = make_settings(tmp_path, database_url)
-    settings.api = ApiSettings(rate_per_minute=1_000_000, rate_burst=1_000_000)
+    # Nor wait for a delivery no worker will make.
+    settings.api = ApiSettings(
+        rate_per_minute=1_000_000, rate_burst=1_000_000, max_wait_seconds=0.05
+    )
     return settings
 
 

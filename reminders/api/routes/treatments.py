@@ -14,8 +14,14 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from reminders.api import schemas
 from reminders.api.deps import Caller, CallerDep, ContextDep
-from reminders.api.presenters import planned_step_public, treatment_public, treatment_zone
+from reminders.api.presenters import (
+    first_message_public,
+    planned_step_public,
+    treatment_public,
+    treatment_zone,
+)
 from reminders.db.repo import TreatmentQuery
+from reminders.desk import MAX_WAIT_SECONDS
 from reminders.domain import TreatmentStatus
 from reminders.errors import InputError
 from reminders.inputs import aware_to_utc, local_to_utc, parse_length, parse_phone, parse_zone
@@ -88,7 +94,7 @@ def _request_hash(body: schemas.TreatmentCreate) -> str:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=schemas.TreatmentPublic,
+    response_model=schemas.TreatmentLogged,
     responses={
         **BODY_ERRORS,
         409: {
@@ -111,12 +117,24 @@ def log_treatment(
             description="Retrying with the same key and body returns the first result.",
         ),
     ] = None,
-) -> schemas.TreatmentPublic:
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to wait for the first message's last word (delivered, a "
+            "problem, or sent where no delivery report comes) before answering; 0: at once. "
+            "At most the deployment's `api.max_wait_seconds` (30 by default).",
+        ),
+    ] = 0,
+) -> schemas.TreatmentLogged:
     """Log a treatment and plan its aftercare messages.
 
     The response lists every planned message with its due time in UTC and in
     the patient's (or clinic's) local time; steps that will not be sent carry
-    the reason.
+    the reason. `first_message` says how the first one is doing: with `wait`, the
+    answer comes once it is delivered or has a problem (with what to do), or when
+    the wait ends, whichever is first.
     """
     service = ctx.app.service
     request = _treatment_input(body, who, ctx.app.clock.now())
@@ -131,7 +149,20 @@ def log_treatment(
             clinic_row=who.clinic,
         )
         response.headers["Idempotent-Replayed"] = "true" if replayed else "false"
-    return treatment_public(treatment, who.zone)
+    desk = ctx.app.desk
+    if wait > 0:
+        first = desk.wait_for_first_message(
+            who.clinic_id, treatment.id, timeout=min(wait, ctx.app.settings.api.max_wait_seconds)
+        )
+        treatment = service.treatment(who.clinic_id, treatment.id)  # as the wait left it
+    else:
+        first = desk.progress(treatment, email_fallback=who.clinic.email_fallback)
+    public = treatment_public(treatment, who.zone)
+    zone = treatment_zone(treatment, who.zone)
+    return schemas.TreatmentLogged(
+        **dict(public),
+        first_message=first_message_public(first, zone) if first else None,
+    )
 
 
 @router.get(
