@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -13,22 +14,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.channels.base import Channel, ChannelRegistry
 from reminders.channels.console import ConsoleChannel
-from reminders.channels.smtp_email import SmtpEmailChannel
-from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.clinic_checks import check_clinic
 from reminders.clock import Clock, SystemClock
-from reminders.db import migrate
+from reminders.db import revisions
 from reminders.db.engine import make_engine, make_session_factory
 from reminders.db.models import Clinic, Treatment
-from reminders.dispatch import Dispatcher
 from reminders.domain import ChannelKind
 from reminders.errors import ConfigError
 from reminders.policies import PolicySet, load_policies
-from reminders.reroute import Reroutes
 from reminders.retry import RetryPolicy
 from reminders.service import ReminderService
 from reminders.settings import Settings
-from reminders.worker import default_worker_id
+
+# What only the worker, the API or a configured provider needs is imported where it is
+# used: every command builds an App, and most never send or reroute anything.
+if TYPE_CHECKING:
+    from reminders.dispatch import Dispatcher
+    from reminders.reroute import Reroutes
 
 
 @dataclass
@@ -42,6 +44,9 @@ class App:
     clinic: Clinic
 
     def dispatcher(self, channels: ChannelRegistry, worker_id: str | None = None) -> Dispatcher:
+        from reminders.dispatch import Dispatcher
+        from reminders.worker import default_worker_id
+
         worker = self.settings.worker
         return Dispatcher(
             sessions=self.sessions,
@@ -59,6 +64,8 @@ class App:
     @cached_property
     def reroutes(self) -> Reroutes:
         """What moving a patient's plan to another channel needs."""
+        from reminders.reroute import Reroutes
+
         return Reroutes(self.policies, self.service.profiles)
 
     @property
@@ -95,16 +102,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
     )
-    # The embedded SQLite file migrates itself; a shared server is migrated on
-    # purpose (`reminders db upgrade`) so one process cannot surprise the others.
-    if upgrade and engine.dialect.name == "sqlite":
-        migrate.upgrade(engine)
-    elif not migrate.is_current(engine):
-        engine.dispose()
-        raise ConfigError(
-            f"database schema is at {migrate.current_revision_safe(engine)}, not the newest "
-            f"({migrate.head_revision()}): run `reminders db upgrade`"
-        )
+    if not revisions.is_current(engine):
+        _migrate_or_refuse(engine, upgrade=upgrade)
     clinic_settings, problems = check_clinic(settings.clinic, policies, settings.sources_dir)
     if problems:
         engine.dispose()
@@ -119,12 +118,33 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
     return App(settings, engine, sessions, clock, policies, service, clinic)
 
 
+def _migrate_or_refuse(engine: Engine, *, upgrade: bool) -> None:
+    # The embedded SQLite file migrates itself; a shared server is migrated on
+    # purpose (`reminders db upgrade`) so one process cannot surprise the others.
+    if upgrade and engine.dialect.name == "sqlite":
+        from reminders.db import migrate  # Alembic: only when there is something to apply
+
+        migrate.upgrade(engine)
+        return
+    engine.dispose()
+    raise ConfigError(
+        f"database schema is at {revisions.describe_current(engine)}, not the newest "
+        f"({revisions.head_revision()}): run `reminders db upgrade`"
+    )
+
+
 def default_channels(settings: Settings) -> ChannelRegistry:
     """Twilio and SMTP where configured; the console channel for any kind that is not."""
     console = ConsoleChannel(settings.data_dir / "outbox.log")
     channels: dict[ChannelKind, Channel] = {ChannelKind.SMS: console, ChannelKind.EMAIL: console}
+    # Each provider's SDK is imported only when that provider is configured (Twilio's
+    # costs a tenth of a second).
     if settings.twilio.configured:
+        from reminders.channels.twilio_sms import TwilioSmsChannel
+
         channels[ChannelKind.SMS] = TwilioSmsChannel(settings.twilio)
     if settings.smtp.configured:
+        from reminders.channels.smtp_email import SmtpEmailChannel
+
         channels[ChannelKind.EMAIL] = SmtpEmailChannel(settings.smtp)
     return ChannelRegistry(channels)
