@@ -30,6 +30,8 @@ NOT_FOR_HELP = (
     "reminders.bootstrap",
     "reminders.db",
     "reminders.settings",
+    # Typer's Rich help layout (Rich's Markdown and traceback modules): help is Click's.
+    "typer.rich_utils",
 )
 # Migrations, the worker's scheduler, the providers' SDKs and the API: none of it to log,
 # list or show on a current database with the console channel.
