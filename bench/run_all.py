@@ -1,6 +1,7 @@
 """Every scheduler benchmark, sized to finish in under 10 minutes on a 2-core machine.
 
-    python -m bench.run_all [--quick] [--only burst,steady,intake,pending] [--max-seconds S]
+    python -m bench.run_all [--quick] [--only burst,steady,intake,pending,cli_startup]
+                            [--max-seconds S]
 
 Runs, one after the other (each writes its own bench/results/<name>.json):
 
@@ -9,7 +10,9 @@ Runs, one after the other (each writes its own bench/results/<name>.json):
 - steady:  200 messages/s for 30 s, real Worker, SQLite and PostgreSQL;
 - intake:  1000 x log_treatment per database, 500 HTTP requests (8 clients) per database,
            the baseline's add_job for 2000 jobs per database;
-- pending: 10k, 100k and 1M pending messages, SQLite and PostgreSQL.
+- pending: 10k, 100k and 1M pending messages, SQLite and PostgreSQL;
+- cli_startup: `reminders --help`, `log`, `list`, `show` and `log` on a new database,
+           20 processes each.
 
 Then prints every table again, the issue's targets with met / missed, and writes
 bench/results/summary.json. --quick shrinks everything (a smoke test of a minute or two).
@@ -25,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from bench import burst, common, intake, pending, steady
+from bench import burst, cli_startup, common, intake, pending, steady
 
 FULL = {
     "burst": [
@@ -41,16 +44,24 @@ FULL = {
     "steady": ["--rate", "200", "--seconds", "30", "--database", "both"],
     "intake": ["--treatments", "1000", "--api-requests", "500", "--api-concurrency", "8"],
     "pending": ["--sizes", "10000,100000,1000000", "--sqlite-max", "1000000"],
+    "cli_startup": ["--runs", "20"],
 }
 QUICK = {
     "burst": ["--messages", "2000", "--postgres-messages", "1000", "--postgres-workers", "1,2"],
     "steady": ["--rate", "100", "--seconds", "5", "--database", "both"],
     "intake": ["--treatments", "100", "--api-requests", "100"],
     "pending": ["--sizes", "1000,10000", "--cycles", "3"],
+    "cli_startup": ["--runs", "3"],
 }
 # Upper bounds per benchmark (their --max-seconds); the expected times are far less.
-CAPS = {"burst": 420.0, "steady": 180.0, "intake": 180.0, "pending": 300.0}
-MODULES = {"burst": burst, "steady": steady, "intake": intake, "pending": pending}
+CAPS = {"burst": 420.0, "steady": 180.0, "intake": 180.0, "pending": 300.0, "cli_startup": 180.0}
+MODULES = {
+    "burst": burst,
+    "steady": steady,
+    "intake": intake,
+    "pending": pending,
+    "cli_startup": cli_startup,
+}
 BUDGET_SECONDS = 600.0
 
 
@@ -127,7 +138,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": bool(f["claim_met"]) if f["covers_10k_to_1m"] else None,
             }
         )
+    for r in (results.get("cli_startup") or {}).get("results", []):
+        if "met" in r:
+            found.append(
+                {
+                    "target": f"`reminders {_shown(r['command'])}` p50 < "
+                    f"{r['target_p50_ms']:.0f} ms wall (idle machine)",
+                    "measured": f"p50 {r['wall_ms']['p50']} ms, p90 {r['wall_ms']['p90']} ms",
+                    "met": bool(r["met"]),
+                }
+            )
     return found
+
+
+def _shown(command: str) -> str:
+    return "--help" if command == "help" else command
 
 
 def _verdict(met: bool | None) -> str:
@@ -163,8 +188,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test")
     parser.add_argument(
         "--only",
-        default="burst,steady,intake,pending",
-        help="comma-separated subset of burst,steady,intake,pending",
+        default="burst,steady,intake,pending,cli_startup",
+        help="comma-separated subset of burst,steady,intake,pending,cli_startup",
     )
     parser.add_argument(
         "--max-seconds", type=float, default=900.0, help="hard limit for everything (900)"

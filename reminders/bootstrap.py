@@ -14,25 +14,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reminders.channels.base import Channel, ChannelRegistry
 from reminders.channels.console import ConsoleChannel
-from reminders.channels.smtp_email import SmtpEmailChannel
-from reminders.channels.twilio_sms import TwilioSmsChannel
 from reminders.clinic_checks import check_clinic
 from reminders.clock import Clock, SystemClock
-from reminders.db import migrate, wakeups
+from reminders.db import revisions, wakeups
 from reminders.db.engine import make_engine, make_session_factory
 from reminders.db.models import Clinic, Treatment
-from reminders.desk import Desk
-from reminders.dispatch import Dispatcher
 from reminders.domain import ChannelKind
 from reminders.errors import ConfigError
 from reminders.policies import PolicySet, load_policies
-from reminders.reroute import Reroutes
 from reminders.retry import RetryPolicy
 from reminders.service import ReminderService
 from reminders.settings import Settings
-from reminders.worker import default_worker_id
 
+# What only the worker, the API or a configured provider needs is imported where it is
+# used: every command builds an App, and most never send or reroute anything.
 if TYPE_CHECKING:
+    from reminders.desk import Desk
+    from reminders.dispatch import Dispatcher
+    from reminders.reroute import Reroutes
     from reminders.worker import Worker
 
 
@@ -60,6 +59,9 @@ class App:
         )
 
     def dispatcher(self, channels: ChannelRegistry, worker_id: str | None = None) -> Dispatcher:
+        from reminders.dispatch import Dispatcher
+        from reminders.worker import default_worker_id
+
         worker = self.settings.worker
         return Dispatcher(
             sessions=self.sessions,
@@ -77,11 +79,15 @@ class App:
     @cached_property
     def desk(self) -> Desk:
         """The first message's progress, and texts moved to email, for the front desk."""
+        from reminders.desk import Desk
+
         return Desk(self.sessions, self.clock, self.reroutes, delivery_reports(self.settings))
 
     @cached_property
     def reroutes(self) -> Reroutes:
         """What moving a patient's plan to another channel needs."""
+        from reminders.reroute import Reroutes
+
         return Reroutes(self.policies, self.service.profiles)
 
     @property
@@ -118,16 +124,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
     )
-    # The embedded SQLite file migrates itself; a shared server is migrated on
-    # purpose (`reminders db upgrade`) so one process cannot surprise the others.
-    if upgrade and engine.dialect.name == "sqlite":
-        migrate.upgrade(engine)
-    elif not migrate.is_current(engine):
-        engine.dispose()
-        raise ConfigError(
-            f"database schema is at {migrate.current_revision_safe(engine)}, not the newest "
-            f"({migrate.head_revision()}): run `reminders db upgrade`"
-        )
+    if not revisions.is_current(engine):
+        _migrate_or_refuse(engine, upgrade=upgrade)
     clinic_settings, problems = check_clinic(settings.clinic, policies, settings.sources_dir)
     if problems:
         engine.dispose()
@@ -154,12 +152,33 @@ def delivery_reports(settings: Settings) -> frozenset[ChannelKind]:
     return frozenset(kinds)
 
 
+def _migrate_or_refuse(engine: Engine, *, upgrade: bool) -> None:
+    # The embedded SQLite file migrates itself; a shared server is migrated on
+    # purpose (`reminders db upgrade`) so one process cannot surprise the others.
+    if upgrade and engine.dialect.name == "sqlite":
+        from reminders.db import migrate  # Alembic: only when there is something to apply
+
+        migrate.upgrade(engine)
+        return
+    engine.dispose()
+    raise ConfigError(
+        f"database schema is at {revisions.describe_current(engine)}, not the newest "
+        f"({revisions.head_revision()}): run `reminders db upgrade`"
+    )
+
+
 def default_channels(settings: Settings) -> ChannelRegistry:
     """Twilio and SMTP where configured; the console channel for any kind that is not."""
     console = ConsoleChannel(settings.data_dir / "outbox.log")
     channels: dict[ChannelKind, Channel] = {ChannelKind.SMS: console, ChannelKind.EMAIL: console}
+    # Each provider's SDK is imported only when that provider is configured (Twilio's
+    # costs a tenth of a second).
     if settings.twilio.configured:
+        from reminders.channels.twilio_sms import TwilioSmsChannel
+
         channels[ChannelKind.SMS] = TwilioSmsChannel(settings.twilio)
     if settings.smtp.configured:
+        from reminders.channels.smtp_email import SmtpEmailChannel
+
         channels[ChannelKind.EMAIL] = SmtpEmailChannel(settings.smtp)
     return ChannelRegistry(channels)

@@ -1,4 +1,9 @@
-"""The `reminders` command: parse, call the service, print."""
+"""The `reminders` command: parse, call the service, print.
+
+A command pays for what it imports, and `--help` imports this module alone: what a
+command needs beyond Typer, Rich and our small value modules (the database, the
+settings, input parsing, the worker, the API) is imported in its body.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 from typer._click import Context  # Typer vendors Click: its context and usage errors are here
@@ -30,24 +34,15 @@ from typer._click.exceptions import (
 from typer.core import TyperGroup
 
 from reminders import views
-from reminders.accounts import Accounts
-from reminders.bootstrap import App, build_app, default_channels
-from reminders.clinic_checks import check_clinic
-from reminders.db import migrate
-from reminders.db.engine import make_engine
 from reminders.domain import ChannelKind, PatientProfile
-from reminders.durations import parse_duration
 from reminders.errors import InputError, ReminderError
-from reminders.inputs import clean_text, parse_length, parse_when, parse_zone
-from reminders.intake import TreatmentInput
-from reminders.logs import configure_logging, logging_config
-from reminders.patients import PatientInput
-from reminders.planning import PlannedStep
-from reminders.policies import check_policies
-from reminders.settings import ClinicSettings, config_dir_from_env, load_settings
-from reminders.sms_budget import sms_problems, sms_reports
-from reminders.sms_encoding import SEGMENT_BUDGET
-from reminders.worker import Worker
+
+if TYPE_CHECKING:
+    from reminders.accounts import Accounts
+    from reminders.bootstrap import App
+    from reminders.planning import PlannedStep
+    from reminders.settings import ClinicSettings
+    from reminders.worker import Worker
 
 # Ids are 32-bit in the schema: larger ones cannot exist and must not reach the database.
 MAX_ID = 2**31 - 1
@@ -115,11 +110,18 @@ def _print_error(message: str) -> None:
     err().print(Text.assemble(("error:", "red"), " ", views.visible(message)), soft_wrap=True)
 
 
-app = typer.Typer(cls=_Commands, no_args_is_help=True, help="Post-treatment aftercare reminders.")
-policies_app = typer.Typer(no_args_is_help=True, help="Aftercare policies.")
-clinic_app = typer.Typer(no_args_is_help=True, help="Clinics in this deployment.")
-apikey_app = typer.Typer(no_args_is_help=True, help="API keys (one clinic each).")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+def _group(help_text: str, **options: Any) -> typer.Typer:
+    # Help in Click's plain layout: Typer's Rich layout first imports Rich's Markdown,
+    # traceback and pretty-printing modules, 130 ms of CPU on a 2-core machine, which
+    # would make `--help` take twice as long as everything else it does.
+    return typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=help_text, **options)
+
+
+app = _group("Post-treatment aftercare reminders.", cls=_Commands)
+policies_app = _group("Aftercare policies.")
+clinic_app = _group("Clinics in this deployment.")
+apikey_app = _group("API keys (one clinic each).")
+db_app = _group("Database schema.")
 app.add_typer(policies_app, name="policies")
 app.add_typer(db_app, name="db")
 app.add_typer(clinic_app, name="clinic")
@@ -166,6 +168,9 @@ def _print_json(document: views.Document) -> None:
 
 @contextmanager
 def _app() -> Iterator[App]:
+    from reminders.bootstrap import build_app
+    from reminders.settings import load_settings
+
     with _errors_as_messages():
         application = build_app(load_settings())
         try:
@@ -177,6 +182,8 @@ def _app() -> Iterator[App]:
 def _when(text: str | None, tz: str | None, application: App, field: str = "at") -> datetime | None:
     if text is None:
         return None
+    from reminders.inputs import parse_when, parse_zone
+
     zone = parse_zone(tz) if tz else application.clinic_zone
     return parse_when(text, zone=zone, field=field)
 
@@ -185,6 +192,8 @@ LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")]
 
 
 def _worker(application: App) -> Worker:
+    from reminders.bootstrap import default_channels
+
     channels = default_channels(application.settings)
     _say(
         f"reminders: clinic {application.clinic.name!r}, database "
@@ -235,6 +244,8 @@ def _ignore_signal(signum: int, _frame: FrameType | None) -> None:
 @app.command()
 def serve(log_level: LogLevel = "INFO") -> None:
     """Run the HTTP API and the worker together (the embedded default), until Ctrl-C or SIGTERM."""
+    from reminders.logs import configure_logging
+
     configure_logging(log_level)
     with _app() as application:
         worker = _worker(application)
@@ -249,6 +260,8 @@ def serve(log_level: LogLevel = "INFO") -> None:
 @app.command("worker")
 def run_worker(log_level: LogLevel = "INFO") -> None:
     """Run only the worker: send each message at its due time until Ctrl-C or SIGTERM."""
+    from reminders.logs import configure_logging
+
     configure_logging(log_level)
     with _app() as application:
         worker = _worker(application)
@@ -265,6 +278,8 @@ def run_api(
     ] = 1,
 ) -> None:
     """Run only the HTTP API (several may share one database); it never sends messages."""
+    from reminders.logs import configure_logging
+
     configure_logging(log_level)
     with _app() as application:
         if workers == 1:
@@ -278,6 +293,7 @@ def _run_api_processes(application: App, workers: int, log_level: str) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from reminders.api.server import server_config
+    from reminders.logs import logging_config
 
     settings = application.settings.api
     config = server_config(
@@ -320,6 +336,10 @@ def log_treatment(
     ] = None,
 ) -> None:
     """Log a treatment and plan its aftercare messages."""
+    from reminders.inputs import parse_length, parse_zone
+    from reminders.intake import TreatmentInput
+    from reminders.patients import PatientInput
+
     with _app() as application:
         request = TreatmentInput(
             patient=PatientInput(
@@ -500,6 +520,8 @@ def reschedule(
 ) -> None:
     """Correct a treatment's time or restriction. What is still to go is planned again; a
     patient already told other times is sent a correction, shown first."""
+    from reminders.inputs import parse_length
+
     with _app() as application:
         if at is None and restriction is None:
             raise InputError("at", "give the corrected time (--at), a restriction, or both")
@@ -562,6 +584,8 @@ def preview(
 ) -> None:
     """Show the plan for a hypothetical treatment: each window until when, the messages that
     tell the patient, their texts, local times and reasons. Stores nothing."""
+    from reminders.inputs import parse_length, parse_zone
+
     with _app() as application:
         now = application.clock.now()
         performed_at = _near(_when(at, tz, application), now, "at") or now
@@ -605,6 +629,12 @@ def policies_check(
     Also reports what each SMS text costs (encoding and segments, at its longest)
     and warns about characters that force UCS-2 or texts over the segment budget.
     """
+    from reminders.durations import parse_duration
+    from reminders.policies import check_policies
+    from reminders.settings import config_dir_from_env
+    from reminders.sms_budget import sms_problems, sms_reports
+    from reminders.sms_encoding import SEGMENT_BUDGET
+
     folder = directory or config_dir_from_env() / "policies"
     policy_set, problems = check_policies(folder)
     clinic = _configured_clinic()
@@ -637,6 +667,8 @@ def policies_check(
 
 def _configured_clinic() -> ClinicSettings | None:
     """The clinic in the settings, if they load: its own texts are costed too."""
+    from reminders.settings import load_settings
+
     try:
         return load_settings().clinic
     except ReminderError:
@@ -646,6 +678,10 @@ def _configured_clinic() -> ClinicSettings | None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the newest."""
+    from reminders.db import migrate
+    from reminders.db.engine import make_engine
+    from reminders.settings import load_settings
+
     with _errors_as_messages():
         settings = load_settings()
         engine = make_engine(settings.effective_database_url)
@@ -677,6 +713,12 @@ def clinic_add(
     ] = None,
 ) -> None:
     """Add a clinic to this deployment; its settings are checked against the policies."""
+    from pydantic import ValidationError
+
+    from reminders.clinic_checks import check_clinic
+    from reminders.inputs import parse_length
+    from reminders.settings import ClinicSettings
+
     with _app() as application:
         parse_length(restriction, field="restriction")  # a length too long for the calendar
         try:
@@ -721,6 +763,8 @@ def apikey_create(
     label: Annotated[str, typer.Option(help="What the key is for.")] = "api",
 ) -> None:
     """Create an API key; it is shown once, only its hash is stored."""
+    from reminders.inputs import clean_text
+
     with _app() as application:
         label = clean_text(label, field="label", longest=LONGEST_LABEL)
         key = _accounts(application).create_key(_slug(clinic), label=label)
@@ -731,6 +775,8 @@ def apikey_create(
 @apikey_app.command("revoke")
 def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
     """Revoke an API key at once."""
+    from reminders.inputs import clean_text
+
     with _app() as application:
         _accounts(application).revoke_key(clean_text(prefix, field="prefix", longest=16))
         _say(f"API key {prefix} revoked.")
@@ -752,10 +798,14 @@ def apikey_list(
 def _slug(text: str) -> str:
     """A clinic's slug to look up: text the database can be asked about (not, say, bytes of
     a command line that are not UTF-8)."""
+    from reminders.inputs import clean_text
+
     return clean_text(text, field="clinic", longest=40)
 
 
 def _accounts(application: App) -> Accounts:
+    from reminders.accounts import Accounts
+
     return Accounts(sessions=application.sessions, clock=application.clock)
 
 

@@ -13,28 +13,33 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pydantic_core import to_jsonable_python
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from reminders.api.presenters import (
-    alert_public,
-    channel_waiting_public,
-    plan_public,
-    treatment_public,
-    treatment_zone,
-)
-from reminders.db.models import Alert, ApiKey, ChannelProblem, Clinic, Message, Patient, Treatment
 from reminders.durations import format_duration
 from reminders.localtime import format_staff
-from reminders.planning import Plan, PlannedStep
-from reminders.policies import Citation, Policy, Problem, step_times
-from reminders.sms_budget import SmsReport
+
+# Every command prints through this module, `--help` and a refusal included: what it
+# shows is imported by the caller, and the API's presenters (pydantic models) only for
+# the JSON documents that take their shape.
+if TYPE_CHECKING:
+    from reminders.db.models import (
+        Alert,
+        ApiKey,
+        ChannelProblem,
+        Clinic,
+        Message,
+        Patient,
+        Treatment,
+    )
+    from reminders.planning import Plan, PlannedStep
+    from reminders.policies import Citation, Policy, Problem
+    from reminders.sms_budget import SmsReport
 
 STATE_STYLE = {
     "pending": "cyan",
@@ -411,6 +416,8 @@ def _timeline(messages: Sequence[Message], zone: ZoneInfo) -> _ByWidth:
 
 def policy_summary(policy: Policy) -> Group:
     """What a policy asks of the patient, for how long, and on which answers each rests."""
+    from reminders.policies import step_times
+
     restriction = policy.restriction
     header = Text.assemble(
         (visible(f"{policy.treatment} ({policy.version})"), "bold"),
@@ -648,16 +655,22 @@ Document = dict[str, Any]
 def to_json(document: Document) -> str:
     """One JSON document; instants in ISO 8601, as the API writes them. ASCII only: a
     stored control or bidirectional character is a `\\u` escape there too, never raw."""
+    from pydantic_core import to_jsonable_python
+
     return json.dumps(to_jsonable_python(document), ensure_ascii=True, indent=2)
 
 
 def treatment_document(treatment: Treatment, clinic_zone: ZoneInfo) -> Document:
     """As `GET /v1/treatments/{id}` returns it."""
+    from reminders.api.presenters import treatment_public
+
     return treatment_public(treatment, clinic_zone).model_dump(mode="json")
 
 
 def plan_document(plan: Plan) -> Document:
     """As `POST /v1/preview` returns it."""
+    from reminders.api.presenters import plan_public
+
     return plan_public(plan).model_dump(mode="json")
 
 
@@ -668,6 +681,8 @@ def _patient_brief(patient: Patient) -> Document:
 def _message_row(m: Message, clinic_zone: ZoneInfo) -> Document:
     """A message in a listing: the API's message fields (no text or history: `show --json`
     has those), with its treatment and patient. Local times in the patient's zone."""
+    from reminders.api.presenters import treatment_zone
+
     zone = treatment_zone(m.treatment, clinic_zone)
     return {
         "id": m.id,
@@ -704,6 +719,8 @@ def failures_document(
 ) -> Document:
     """`GET /v1/alerts`'s body (each alert with its patient), and the messages that failed
     or were not delivered since `since`."""
+    from reminders.api.presenters import alert_public, channel_waiting_public
+
     return {
         "items": [
             {

@@ -1,4 +1,8 @@
-"""Apply and inspect Alembic migrations from code (the service and `reminders db upgrade`)."""
+"""Apply and inspect Alembic migrations from code (the service and `reminders db upgrade`).
+
+Whether a schema is current is asked of `reminders.db.revisions`, which does not import
+Alembic; this module is for changing a schema, and for Alembic's own view of it.
+"""
 
 from __future__ import annotations
 
@@ -35,12 +39,3 @@ def head_revision() -> str | None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
-
-
-def is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
-
-
-def current_revision_safe(engine: Engine) -> str:
-    revision = current_revision(engine)
-    return revision or "an empty schema"

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reminders.api import schemas
 from reminders.api.deps import ContextDep
-from reminders.db import migrate
+from reminders.db import revisions
 
 router = APIRouter(tags=["health"])
 
@@ -31,7 +31,7 @@ def readyz(ctx: ContextDep) -> schemas.Health | JSONResponse:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        current = migrate.is_current(engine)
+        current = revisions.is_current(engine)
     except SQLAlchemyError:
         return JSONResponse({"status": "database unreachable"}, status_code=503)
     if not current:
