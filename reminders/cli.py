@@ -334,6 +334,18 @@ def log_treatment(
     restriction_reason: Annotated[
         str | None, typer.Option(help="Why this patient's restriction differs.")
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the first message until it is delivered or has a problem (with "
+            "what to do, and email instead offered). Exit 3: it did not arrive; 4: no word "
+            "within --wait-seconds.",
+        ),
+    ] = False,
+    wait_seconds: Annotated[
+        float, typer.Option(min=1, max=600, help="How long --wait follows it.")
+    ] = 60,
 ) -> None:
     """Log a treatment and plan its aftercare messages."""
     from reminders.inputs import parse_length, parse_zone
@@ -358,6 +370,67 @@ def log_treatment(
         logged = application.service.log_treatment(application.clinic.id, request)
         _say(f"Logged treatment {logged.id}.")
         out().print(views.treatment_view(logged, application.zone_for(logged)))
+        if wait:
+            outcome = _follow_first_message(application, logged.id, wait_seconds)
+            if outcome:
+                raise typer.Exit(int(outcome))
+
+
+def _follow_first_message(application: App, treatment_id: int, seconds: float) -> int:
+    from reminders.desk_terminal import EmailOffer, watch
+
+    zone = application.clinic_zone
+    interactive = _interactive()
+    offer = (
+        EmailOffer(
+            confirm=lambda question: typer.confirm(question, default=True),
+            prompt=lambda question: str(typer.prompt(question, default="", show_default=False)),
+        )
+        if interactive
+        else None
+    )
+    return watch(
+        application.desk,
+        clinic_id=application.clinic.id,
+        treatment_id=treatment_id,
+        seconds=seconds,
+        zone=zone,
+        console=out(),
+        offer=offer,
+        now_text=lambda: f"{application.clock.now().astimezone(zone):%H:%M:%S}",
+    )
+
+
+def _interactive() -> bool:
+    """Someone at the terminal can answer a question (not a script or a pipe)."""
+    return sys.stdin.isatty()
+
+
+@app.command("email-instead")
+def email_instead(
+    treatment_id: TreatmentId,
+    email: Annotated[
+        str | None,
+        typer.Option(help="The patient's address, if none is on record or it changed."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the history.")] = (
+        "the texts did not arrive"
+    ),
+) -> None:
+    """Stop texting the patient: their texts not yet sent, and any text of this treatment
+    that did not arrive, go by email as of now."""
+    with _app() as application:
+        rerouted = application.desk.email_instead(
+            application.clinic.id, treatment_id, email=email, why=reason
+        )
+        _say(
+            f"Texts stopped for this patient; {len(rerouted.emailed)} message(s) will go by "
+            "email instead."
+        )
+        if rerouted.missed:
+            _say("Some steps cannot go by email: see `reminders failures`.")
+        treatment = application.service.treatment(application.clinic.id, treatment_id)
+        out().print(views.treatment_view(treatment, application.zone_for(treatment)))
 
 
 @app.command("list")

@@ -45,6 +45,11 @@ class Desk:
             treatment = _owned(session, clinic_id, treatment_id)
             return self.progress(treatment, email_fallback=treatment.clinic.email_fallback)
 
+    def patient_email(self, clinic_id: int, treatment_id: int) -> str | None:
+        """The address on record for the treatment's patient."""
+        with self._reads() as session:
+            return _owned(session, clinic_id, treatment_id).patient.email
+
     def progress(self, treatment: Treatment, *, email_fallback: bool) -> FirstMessage | None:
         """Where the first message of a treatment already read stands now."""
         reach = Reach(

@@ -16,9 +16,9 @@ FROZEN = "2026-11-27T19:00:00Z"  # 2:00 PM in New York
 REFUSAL = re.compile(r"error: (\S+: \S|(treatment|alert) -?\d+ not found)")
 
 
-def invoke(*args: str) -> Result:
-    """The command's result, whatever it is."""
-    return CliRunner().invoke(app, list(args))
+def invoke(*args: str, input: str | None = None) -> Result:
+    """The command's result, whatever it is; `input` is what the desk types."""
+    return CliRunner().invoke(app, list(args), input=input)
 
 
 def run(*args: str) -> str:

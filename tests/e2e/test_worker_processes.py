@@ -127,6 +127,39 @@ def test_live_worker_sends_the_immediate_message_within_a_second(
     assert "Traceback" not in serve.stderr(), serve.describe()
 
 
+LOG_JANE = ("log", "Jane Doe", "--treatment", "botox", "--sms-consent", "--phone", "2125550199")
+
+
+@pytest.mark.timeout(60)
+def test_log_wait_sees_the_first_text_delivered_by_serve_in_another_process(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """The worker's poll is half a minute away: the text goes because the write woke it
+    (the SQLite file's socket), and `log --wait` follows it to delivered."""
+    data_dir = tmp_path / "data"
+    env = {**worker_env(data_dir), "REMINDERS_WORKER__POLL_INTERVAL": "30"}
+    serve = processes.serve(env=env, cwd=tmp_path, name="serve")
+    serve.wait_ready()
+    time.sleep(0.5)  # its first pass, at start, is over: the next poll is 30 s away
+
+    started = time.monotonic()
+    logged = run_cli(
+        [*LOG_JANE, "--wait", "--wait-seconds", "20"],
+        env=env,
+        cwd=tmp_path,
+    )
+    took = time.monotonic() - started
+    assert logged.returncode == 0, logged.describe()
+    following = logged.stdout.split("First message, followed for up to 20 s:")[1]
+    last = following.strip().splitlines()[-1]
+    assert squash(last).split()[1:] == ["delivered", "✓", "text", "delivered"], logged.describe()
+    print(f"\n`log --wait` returned with the text delivered in {took:.2f} s")
+    assert took < 10, logged.describe()
+    avoid = next(m for m in shown_messages(logged.stdout) if m.step == "avoid")
+    assert outbox_ids(data_dir / "outbox.log") == [avoid.id]
+    assert serve.terminate(timeout=5) == 0, serve.describe()
+
+
 def _unsettled(db: Database, ids: list[int], workers: Sequence[ServeProcess]) -> int:
     """How many of `ids` are still to go; fails at once if a worker died."""
     for worker in workers:
