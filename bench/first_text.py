@@ -55,6 +55,7 @@ FIRST_PHONE = 3000
 ARRIVAL_TIMEOUT = 5.0
 GAP_SECONDS = (0.05, 0.25)
 MODES = ("serve", "split")
+TARGET_P99_MS = 50.0
 DATABASES = ("sqlite", "postgres")
 
 

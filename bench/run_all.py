@@ -1,6 +1,7 @@
 """Every scheduler benchmark, sized to finish in under 10 minutes on a 2-core machine.
 
-    python -m bench.run_all [--quick] [--only burst,steady,intake,pending,cli_startup]
+    python -m bench.run_all [--quick]
+                            [--only burst,steady,intake,pending,cli_startup,first_text]
                             [--max-seconds S]
 
 Runs, one after the other (each writes its own bench/results/<name>.json):
@@ -12,7 +13,9 @@ Runs, one after the other (each writes its own bench/results/<name>.json):
            the baseline's add_job for 2000 jobs per database;
 - pending: 10k, 100k and 1M pending messages, SQLite and PostgreSQL;
 - cli_startup: `reminders --help`, `log`, `list`, `show` and `log` on a new database,
-           20 processes each.
+           20 processes each;
+- first_text: the API's 201 to the provider's request for the first text, 40 treatments,
+           SQLite and PostgreSQL, `serve` and `api` + `worker`.
 
 Then prints every table again, the issue's targets with met / missed, and writes
 bench/results/summary.json. --quick shrinks everything (a smoke test of a minute or two).
@@ -28,7 +31,7 @@ import sys
 import time
 from typing import Any
 
-from bench import burst, cli_startup, common, intake, pending, steady
+from bench import burst, cli_startup, common, first_text, intake, pending, steady
 
 FULL = {
     "burst": [
@@ -45,6 +48,7 @@ FULL = {
     "intake": ["--treatments", "1000", "--api-requests", "500", "--api-concurrency", "8"],
     "pending": ["--sizes", "10000,100000,1000000", "--sqlite-max", "1000000"],
     "cli_startup": ["--runs", "20"],
+    "first_text": ["--treatments", "40"],
 }
 QUICK = {
     "burst": ["--messages", "2000", "--postgres-messages", "1000", "--postgres-workers", "1,2"],
@@ -52,15 +56,24 @@ QUICK = {
     "intake": ["--treatments", "100", "--api-requests", "100"],
     "pending": ["--sizes", "1000,10000", "--cycles", "3"],
     "cli_startup": ["--runs", "3"],
+    "first_text": ["--treatments", "5"],
 }
 # Upper bounds per benchmark (their --max-seconds); the expected times are far less.
-CAPS = {"burst": 420.0, "steady": 180.0, "intake": 180.0, "pending": 300.0, "cli_startup": 180.0}
+CAPS = {
+    "burst": 420.0,
+    "steady": 180.0,
+    "intake": 180.0,
+    "pending": 300.0,
+    "cli_startup": 180.0,
+    "first_text": 300.0,
+}
 MODULES = {
     "burst": burst,
     "steady": steady,
     "intake": intake,
     "pending": pending,
     "cli_startup": cli_startup,
+    "first_text": first_text,
 }
 BUDGET_SECONDS = 600.0
 
@@ -148,6 +161,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": bool(r["met"]),
                 }
             )
+    for r in (results.get("first_text") or {}).get("results", []):
+        found.append(
+            {
+                "target": f"first text, API 201 to provider p99 < {first_text.TARGET_P99_MS:.0f} "
+                f"ms ({r['database']}, {r['mode']})",
+                "measured": f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms",
+                "met": r["p99_ms"] < first_text.TARGET_P99_MS and not r["missing"],
+            }
+        )
     return found
 
 
@@ -188,8 +210,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test")
     parser.add_argument(
         "--only",
-        default="burst,steady,intake,pending,cli_startup",
-        help="comma-separated subset of burst,steady,intake,pending,cli_startup",
+        default="burst,steady,intake,pending,cli_startup,first_text",
+        help="comma-separated subset of burst,steady,intake,pending,cli_startup,first_text",
     )
     parser.add_argument(
         "--max-seconds", type=float, default=900.0, help="hard limit for everything (900)"
