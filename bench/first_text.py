@@ -1,6 +1,6 @@
 """From the API's 201 to the provider call: how long the first text of a treatment waits.
 
-    python -m bench.first_text [--treatments 40] [--database both] [--mode both]
+    python -m bench.first_text [--treatments 100] [--database both] [--mode both]
 
 Per database (SQLite, PostgreSQL) and mode (`serve`: API and worker in one process;
 `split`: `reminders api` and `reminders worker` as two processes on one database), from
@@ -199,7 +199,7 @@ def run_one(database: str, mode: str, treatments: int, seed: int = 1) -> Result:
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--treatments", type=int, default=40)
+    parser.add_argument("--treatments", type=int, default=100)
     parser.add_argument("--database", choices=(*DATABASES, "both"), default="both")
     parser.add_argument("--mode", choices=(*MODES, "both"), default="both")
     parser.add_argument("--max-seconds", type=float, default=300.0)

@@ -14,7 +14,7 @@ Runs, one after the other (each writes its own bench/results/<name>.json):
 - pending: 10k, 100k and 1M pending messages, SQLite and PostgreSQL;
 - cli_startup: `reminders --help`, `log`, `list`, `show` and `log` on a new database,
            20 processes each;
-- first_text: the API's 201 to the provider's request for the first text, 40 treatments,
+- first_text: the API's 201 to the provider's request for the first text, 100 treatments,
            SQLite and PostgreSQL, `serve` and `api` + `worker`.
 
 Then prints every table again, the issue's targets with met / missed, and writes
@@ -48,7 +48,7 @@ FULL = {
     "intake": ["--treatments", "1000", "--api-requests", "500", "--api-concurrency", "8"],
     "pending": ["--sizes", "10000,100000,1000000", "--sqlite-max", "1000000"],
     "cli_startup": ["--runs", "20"],
-    "first_text": ["--treatments", "40"],
+    "first_text": ["--treatments", "100"],
 }
 QUICK = {
     "burst": ["--messages", "2000", "--postgres-messages", "1000", "--postgres-workers", "1,2"],
