@@ -38,6 +38,7 @@ from bench.api_load import (
     CONFIG_DIR,
     HOST,
     REPO,
+    _body,
     _free_port,
     _postgres_url,
     _server_env,
@@ -51,7 +52,6 @@ from reminders.bootstrap import build_app
 from tests.delivery.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 FROM_NUMBER = "+12125550100"
-FIRST_PHONE = 3000
 ARRIVAL_TIMEOUT = 5.0
 GAP_SECONDS = (0.05, 0.25)
 MODES = ("serve", "split")
@@ -125,18 +125,6 @@ def _wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes]) -> N
             return
         time.sleep(0.05)
     raise RuntimeError(f"{path.name}: no {text!r} within 60 s:\n{path.read_text()}")
-
-
-def _body(index: int) -> dict[str, object]:
-    number = FIRST_PHONE + index
-    return {
-        "patient": {
-            "name": f"Bench Patient {number:04d}",
-            "phone": f"+1212555{number:04d}",
-            "sms_consent": True,
-        },
-        "treatment_type": "botox",
-    }
 
 
 def _arrival(fake: FakeTwilio, phone: str, deadline: float) -> float | None:
