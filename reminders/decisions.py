@@ -4,7 +4,9 @@
 sending, whatever brought the message here (its first attempt, a retry, the
 end of a pause, a claim taken back after a lease expired): never early, never
 stale, not in the quiet hours if it may wait, and in words that are true now.
-`after_refusal` says what a provider's refusal means for the message.
+`after_refusal` says what a provider's refusal means for the message, and
+`after_lookup` what to do with a message whose earlier call may have reached the
+provider, once the provider was asked (or could not be).
 
 Both return values; the dispatcher claims, asks, acts and records. No I/O and
 no clock here: everything is passed in, so both are tested as tables.
@@ -239,7 +241,16 @@ class Fail:
     opted_out: bool = False
 
 
-Outcome = Retry | Wait | Fail | Skip
+@dataclass(frozen=True)
+class Unknown:
+    """The provider may have taken it: held, not sent again, until it has been looked
+    for there at `at`; the attempt counts."""
+
+    at: datetime
+    why: str
+
+
+Outcome = Retry | Wait | Fail | Skip | Unknown
 
 
 def after_refusal(
@@ -251,16 +262,24 @@ def after_refusal(
     retry_at: datetime,
     expires_at: datetime | None,
     outage: bool,
+    look_at: datetime | None = None,
 ) -> Outcome:
     """What a provider's refusal of attempt number `attempts` means for the message.
 
     `retry_at` is when the retry policy would try again; `outage` whether the
-    failures span several messages, so the provider is down, not this message.
+    failures span several messages, so the provider is down, not this message;
+    `look_at` when the provider could be asked whether it took the message after
+    all (None: it cannot be asked).
     """
     text = str(error)
     if error.permanent:
         stops = channel is ChannelKind.SMS and (error.bad_recipient or error.opted_out)
         return Fail(text, stops_texts=stops, opted_out=error.opted_out)
+    if error.maybe_sent and look_at is not None:
+        # Before attempts, outages and expiry: whatever comes next, first find out
+        # whether the patient already has it.
+        when = look_at.isoformat(timespec="seconds")
+        return Unknown(look_at, f"{text}; the provider may have it: looking for it at {when}")
     if error.scope is FaultScope.CONFIGURATION:
         return Wait(f"{text}: waiting for the {channel.value} settings to be fixed", True)
     if error.scope is FaultScope.CHANNEL and outage:
@@ -270,3 +289,77 @@ def after_refusal(
     if expires_at is not None and retry_at >= expires_at:
         return Skip(f"expired before it could be retried; last error: {text}")
     return Retry(retry_at, f"{text}; next attempt at {retry_at.isoformat(timespec='seconds')}")
+
+
+# -- after looking for an uncertain send at the provider -----------------------------
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Found at the provider: the message is sent, with the provider's id, and not sent again."""
+
+    provider_id: str
+    why: str
+
+
+@dataclass(frozen=True)
+class SendAgain:
+    """Not at the provider (or it cannot be asked): decided and sent as a fresh attempt."""
+
+    why: str
+
+
+Reconciliation = Adopt | SendAgain | Hold | Skip | Fail
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What asking the provider gave: its id for the message, or why it could not answer.
+    Neither: not found. None instead of a Lookup: the provider cannot be asked."""
+
+    found: str | None = None
+    error: str | None = None
+
+
+def after_lookup(
+    lookup: Lookup | None,
+    *,
+    since: datetime,
+    now: datetime,
+    lag: timedelta,
+    retry_at: datetime,
+    expires_at: datetime | None,
+    attempts: int,
+    max_attempts: int,
+) -> Reconciliation:
+    """What to do with a message whose call begun at `since` may have reached the provider.
+
+    Not being listed proves nothing until the provider's listing `lag` has passed;
+    a lookup that failed proves nothing at all: both hold the message, never send
+    it blindly. `attempts` counts this claim; `retry_at` is when to ask again.
+    """
+    if lookup is None:
+        return SendAgain("the provider cannot be asked whether it has it")
+    if lookup.found is not None:
+        return Adopt(lookup.found, f"found at the provider as {lookup.found}; not sent again")
+    if lookup.error is not None:
+        if expires_at is not None and retry_at >= expires_at:
+            return Skip(
+                f"expired while the provider could not say whether it has it: {lookup.error}"
+            )
+        when = retry_at.isoformat(timespec="seconds")
+        return Hold(
+            retry_at,
+            f"could not ask the provider ({lookup.error}); asking again at {when}",
+            expires_at,
+        )
+    if now < since + lag:
+        when = (since + lag).isoformat(timespec="seconds")
+        return Hold(
+            since + lag, f"not listed at the provider yet; looking again at {when}", expires_at
+        )
+    waited = int((now - since).total_seconds())
+    why = f"not found at the provider {waited} s after the call began"
+    if attempts > max_attempts:
+        return Fail(f"{why}; gave up after {attempts - 1} attempts")
+    return SendAgain(why)

@@ -5,7 +5,9 @@ is committed before any provider is called, so a second worker or a restart
 cannot pick it up while this one holds it. Each outcome is written fenced by
 the claim token. The window no database can close: a worker that dies after
 the provider accepted a message but before its outcome commits leaves the
-claim to expire, and the message is sent again (at-least-once).
+claim to expire. Such a message, and one whose call ended in a 5xx or a
+timeout, is marked uncertain; before it is sent again the provider is asked
+whether it holds it (`decisions.after_lookup`), where the channel can be asked.
 """
 
 from __future__ import annotations
@@ -30,19 +32,25 @@ from reminders.db import claims, repo
 from reminders.db.claims import ClaimedMessage, SentMessage
 from reminders.db.models import Clinic
 from reminders.decisions import (
+    Adopt,
     Fail,
     Hold,
+    Reroute,
     Retry,
     Send,
+    SendAgain,
     SendContext,
     Skip,
+    Unknown,
     Wait,
+    after_lookup,
     after_refusal,
     before_send,
 )
 from reminders.domain import ChannelKind, EventKind, MessageState
 from reminders.durations import parse_duration
 from reminders.errors import ChannelError, FaultScope
+from reminders.lookups import look_up
 from reminders.policies import PolicySet
 from reminders.retry import RetryPolicy
 
@@ -74,6 +82,7 @@ class DispatchReport:
     recovered: int = 0
     released: int = 0
     lost_claims: int = 0
+    reconciled: int = 0  # uncertain sends settled by asking the provider: found, or not
     sent_ids: list[int] = field(default_factory=list)
 
     def merge(self, other: DispatchReport) -> None:
@@ -86,6 +95,7 @@ class DispatchReport:
             "recovered",
             "released",
             "lost_claims",
+            "reconciled",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.sent_ids += other.sent_ids
@@ -210,12 +220,13 @@ class Dispatcher:
         slow provider that is one message (the crash window stays one send), for
         a fast one a whole batch (two commits instead of two per message).
         """
+        begun = self.clock.now()
         handed = self._with_database(
             lambda session: claims.start_sends(
                 session,
                 ids=[m.id for m in messages],
                 token=token,
-                now=self.clock.now(),
+                now=begun,
                 lease=self.lease,
             )
         )
@@ -231,9 +242,9 @@ class Dispatcher:
             else:
                 # Decided just before the call, on the clock read now: a step that
                 # expires while earlier messages are being sent does not go out.
-                send = self._decide(message, token, report)
-                if send is not None:
-                    self._call_provider(message, send, token, report, sent, delivered)
+                decided = self._decide(message, token, report)
+                if decided is not None:
+                    self._call_provider(message, decided, begun, token, report, sent, delivered)
         self._resize_slice(time.monotonic() - started, len(messages))
         self._record_sent(sent, token, report)
         if delivered:
@@ -246,30 +257,54 @@ class Dispatcher:
             # Marked as started, but the provider was never called: safe to hand back.
             self._release(message, token, report, "worker stopping before sending")
 
-    def _decide(self, message: ClaimedMessage, token: str, report: DispatchReport) -> Send | None:
+    def _decide(
+        self, message: ClaimedMessage, token: str, report: DispatchReport
+    ) -> tuple[Send, str | None] | None:
         """The send-time decision for one message, read against the clock now; settles
-        whatever is not to be sent now and returns what is."""
+        whatever is not to be sent now and returns what is, with why an uncertain
+        earlier call of it is not in the way (not found at the provider)."""
         now = self.clock.now()
         if self.breaker.paused(message.channel, now):
             self._release(message, token, report, "provider paused after errors")
             return None
+        reconciled = None
+        if message.uncertain_since is not None:
+            again = self._reconcile(message, token, report, now)
+            if again is None:
+                return None
+            reconciled = again.why
         decision = before_send(message, now=now, context=self._context(message))
         if isinstance(decision, Send):
-            return decision
+            return decision, reconciled
+        if reconciled is not None and not self._start_attempt(
+            message, token, report, None, f"{reconciled}; not sent again now"
+        ):
+            return None
+        self._not_now(message, token, report, decision)
+        return None
+
+    def _not_now(
+        self,
+        message: ClaimedMessage,
+        token: str,
+        report: DispatchReport,
+        decision: Hold | Skip | Reroute | Fail,
+    ) -> None:
+        """Settle a claimed message that is not to be sent now, as `decision` says."""
         if isinstance(decision, Hold):
+            self._hold(message, token, report, decision)
+        elif isinstance(decision, Skip):
+            self._skip(message, token, report, decision.why)
+        elif isinstance(decision, Fail):
             self._settle(
                 message,
                 token,
                 report,
-                MessageState.PENDING,
-                EventKind.HELD,
+                MessageState.FAILED,
+                EventKind.FAILED,
                 decision.why,
-                attempts=message.attempts - 1,
-                send_after=decision.until,
-                expires_at=decision.expires_at,
+                reason=decision.why,
             )
-        elif isinstance(decision, Skip):
-            self._skip(message, token, report, decision.why)
         else:
             # Consent and opt-outs are checked now, not only when the message was planned.
             self._skip(
@@ -279,7 +314,95 @@ class Dispatcher:
                 decision.why,
                 then=self._stop_texts(message, decision.why, patient=True),
             )
+
+    def _reconcile(
+        self, message: ClaimedMessage, token: str, report: DispatchReport, now: datetime
+    ) -> SendAgain | None:
+        """Ask the provider about an uncertain earlier call and act on the answer; what is
+        returned is to be decided and sent afresh."""
+        since = message.uncertain_since
+        assert since is not None
+        assert message.uncertain_body is not None
+        channel = self.channels.lookup_for(message.channel)
+        asked = Send(message.subject, message.uncertain_body, None)
+        outcome = after_lookup(
+            look_up(channel, message, _outgoing(message, asked)) if channel else None,
+            since=since,
+            now=now,
+            lag=channel.listing_lag if channel else timedelta(0),
+            retry_at=now + self.retry.delay(message.attempts),
+            expires_at=message.expires_at,
+            attempts=message.attempts,
+            max_attempts=self.retry.max_attempts,
+        )
+        if isinstance(outcome, SendAgain):
+            report.reconciled += 1
+            return outcome
+        if isinstance(outcome, Adopt):
+            self._adopt(message, token, report, outcome)
+        else:
+            self._not_now(message, token, report, outcome)
         return None
+
+    def _adopt(
+        self, message: ClaimedMessage, token: str, report: DispatchReport, adopt: Adopt
+    ) -> None:
+        adopted = self._with_database(
+            lambda session: claims.settle_adopted(
+                session,
+                message=message,
+                token=token,
+                now=self.clock.now(),
+                provider_id=adopt.provider_id,
+                detail=adopt.why,
+                worker=self.worker_id,
+            )
+        )
+        if not adopted:
+            report.lost_claims += 1
+            return
+        report.reconciled += 1
+        log.info("message found at the provider", extra={"message_id": message.id})
+
+    def _start_attempt(
+        self,
+        message: ClaimedMessage,
+        token: str,
+        report: DispatchReport,
+        body: str | None,
+        reconciled: str | None,
+    ) -> bool:
+        """Record what must be known should this worker die during the call: the text
+        written anew, and that an uncertain earlier call was not found."""
+        started = self._with_database(
+            lambda session: claims.start_attempt(
+                session,
+                message_id=message.id,
+                token=token,
+                now=self.clock.now(),
+                body=body,
+                reconciled=reconciled,
+                worker=self.worker_id,
+            )
+        )
+        if not started:
+            report.lost_claims += 1
+        return started
+
+    def _hold(
+        self, message: ClaimedMessage, token: str, report: DispatchReport, hold: Hold
+    ) -> None:
+        self._settle(
+            message,
+            token,
+            report,
+            MessageState.PENDING,
+            EventKind.HELD,
+            hold.why,
+            attempts=message.attempts - 1,
+            send_after=hold.until,
+            expires_at=hold.expires_at,
+        )
 
     def _context(self, message: ClaimedMessage) -> SendContext:
         # Messages of one clinic, treatment type, zone and restriction share their
@@ -319,31 +442,39 @@ class Dispatcher:
     def _call_provider(
         self,
         message: ClaimedMessage,
-        send: Send,
+        decided: tuple[Send, str | None],
+        begun: datetime,
         token: str,
         report: DispatchReport,
         sent: list[SentMessage],
         delivered: list[int],
     ) -> None:
+        send, reconciled = decided
+        again = f"{reconciled}; sending again" if reconciled else None
+        rewritten = send.body if send.rewritten is not None else None
+        if (rewritten or again) and not self._start_attempt(
+            message, token, report, rewritten, again
+        ):
+            return
         kind = message.channel
         try:
             receipt = self.channels.for_kind(kind).send(_outgoing(message, send))
         except ChannelError as exc:
-            self._provider_refused(message, token, report, exc)
+            self._provider_refused(message, token, report, exc, (send, begun))
             return
         self.breaker.succeeded(kind)
         if kind in self._waiting_channels:
             self._channel_works(kind)
         if receipt.delivered:
             delivered.append(message.id)
-        rewritten = send.rewritten is not None
+        anew = send.rewritten is not None
         sent.append(
             SentMessage(
                 message.id,
                 receipt.provider_id,
                 self.clock.now(),
-                send.subject if rewritten else None,
-                send.body if rewritten else None,
+                send.subject if anew else None,
+                send.body if anew else None,
                 send.rewritten,
             )
         )
@@ -388,11 +519,18 @@ class Dispatcher:
         return max(at_least, min(self.batch_size, fits))
 
     def _provider_refused(
-        self, message: ClaimedMessage, token: str, report: DispatchReport, exc: ChannelError
+        self,
+        message: ClaimedMessage,
+        token: str,
+        report: DispatchReport,
+        exc: ChannelError,
+        call: tuple[Send, datetime],
     ) -> None:
+        """What a failed call means; `call` is what it sent and when it began."""
         kind = message.channel
         now = self.clock.now()
         outage = False
+        retry_at = now + self.retry.delay(message.attempts, retry_after=exc.retry_after)
         if not exc.permanent and exc.scope is not FaultScope.MESSAGE:
             # One recipient's temporary refusal says nothing of the channel: no pause.
             outage = self.breaker.failed(
@@ -403,12 +541,27 @@ class Dispatcher:
             channel=kind,
             attempts=message.attempts,
             max_attempts=self.retry.max_attempts,
-            retry_at=now + self.retry.delay(message.attempts, retry_after=exc.retry_after),
+            retry_at=retry_at,
             expires_at=message.expires_at,
             outage=outage,
+            look_at=self._look_at(kind, call[1], retry_at),
         )
         error = str(exc)
-        if isinstance(outcome, Wait):
+        if isinstance(outcome, Unknown):
+            send, begun = call
+            self._settle(
+                message,
+                token,
+                report,
+                MessageState.PENDING,
+                EventKind.HELD,
+                outcome.why,
+                last_error=error,
+                send_after=outcome.at,
+                uncertain_since=begun,
+                uncertain_body=send.body,
+            )
+        elif isinstance(outcome, Wait):
             # The provider is down, or our settings were refused: not this message's
             # fault. It keeps its place and its attempts, and waits for the channel.
             self._release(message, token, report, outcome.why, last_error=error)
@@ -439,6 +592,13 @@ class Dispatcher:
                 reason=outcome.why,
                 then=self._after_failure(message, outcome, exc),
             )
+
+    def _look_at(self, kind: ChannelKind, begun: datetime, retry_at: datetime) -> datetime | None:
+        """When to ask the provider about a call begun at `begun` whose outcome is unknown:
+        when it would have been retried, or once its listing is sure to show it if
+        that is sooner. None: this channel's provider cannot be asked."""
+        channel = self.channels.lookup_for(kind)
+        return None if channel is None else min(retry_at, begun + channel.listing_lag)
 
     def _after_failure(
         self, message: ClaimedMessage, outcome: Fail, exc: ChannelError

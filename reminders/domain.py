@@ -41,6 +41,9 @@ class EventKind(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     LEASE_EXPIRED = "lease_expired"
+    # Looked for at the provider after a call whose outcome was unknown: found there
+    # (its id adopted, not sent again), or not found (sent again).
+    RECONCILED = "reconciled"
     DELIVERY = "delivery"  # the provider reported a delivery status
 
 

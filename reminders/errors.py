@@ -54,6 +54,7 @@ class ChannelError(ReminderError):
         bad_recipient: bool = False,
         opted_out: bool = False,
         scope: FaultScope = FaultScope.CHANNEL,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
@@ -64,3 +65,6 @@ class ChannelError(ReminderError):
         self.bad_recipient = bad_recipient
         # The recipient unsubscribed from this sender.
         self.opted_out = opted_out
+        # The request may have been processed all the same (a 5xx, a timeout or a
+        # connection dropped after the request went out): sending again could duplicate.
+        self.maybe_sent = maybe_sent

@@ -177,6 +177,10 @@ class TwilioSettings(BaseModel):
     # Messages per second per sender: 1 for a US long code, 3 toll-free, 100 short code.
     rate_per_second: float = Field(default=1.0, gt=0, le=1000)
     timeout_seconds: float = Field(default=15, gt=0, le=120)
+    # How long after a create Twilio's Messages list may take to show the message: a
+    # text whose create may have been processed is sent again only if it is still not
+    # listed this long after the call began (until then it is held, never resent).
+    listing_lag_seconds: float = Field(default=60, ge=0, le=3600)
 
     def token(self) -> str | None:
         return _secret(self.auth_token, self.auth_token_file, "twilio.auth_token")

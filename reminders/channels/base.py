@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from reminders.domain import ChannelKind
 from reminders.errors import ChannelError
@@ -42,6 +42,24 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
+class Reconciling(Protocol):
+    """A channel whose provider can be asked what it already holds.
+
+    After a call whose outcome is unknown (a 5xx, a timeout, a worker that died
+    mid-call) the worker asks before sending again, so a message the provider
+    did take is not sent twice.
+    """
+
+    # How long the provider's listing may take to show a message it accepted.
+    listing_lag: timedelta
+
+    def find_sent(self, outgoing: Outgoing, since: datetime) -> Receipt | None:
+        """The provider's receipt for `outgoing` (same recipient, sender and text) created
+        at or after `since`, or None if it holds none; ChannelError if it cannot be asked."""
+        ...
+
+
 class ChannelRegistry:
     """Which channel carries each kind of message in this deployment."""
 
@@ -53,6 +71,11 @@ class ChannelRegistry:
         if channel is None:
             raise ChannelError(f"no channel configured for {kind}", permanent=True)
         return channel
+
+    def lookup_for(self, kind: ChannelKind) -> Reconciling | None:
+        """The channel for `kind` if its provider can be asked what it holds."""
+        channel = self._channels.get(kind)
+        return channel if isinstance(channel, Reconciling) else None
 
     def describe(self) -> dict[str, str]:
         return {kind.value: channel.name for kind, channel in self._channels.items()}

@@ -6,6 +6,11 @@ it is retried without holding up the others. A refused login is our settings'
 fault: the queue waits for the fix. A dropped connection or timeout is
 transient. The Message-ID names our message row, so a bounce or a reply can
 be traced back to it.
+
+SMTP has no listing to ask afterwards what a relay accepted, so this channel
+cannot reconcile (it is not `Reconciling`): a message whose send may have
+reached the relay (a connection dropped after DATA, a worker that died mid-send)
+is sent again. The window is one SMTP transaction, kept as small as it is.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Error codes mapped here (twilio.com/docs/api/errors):
 - 429 / 20429: not processed; safe to retry after Retry-After.
 - 5xx, timeouts, dropped connections: transient. A 5xx or a timeout on a
-  create MAY have been processed (Messages create has no idempotency key), so
-  retrying can duplicate: the README's delivery contract names this window.
+  create MAY have been processed (Messages create has no idempotency key): the
+  error says so (`maybe_sent`), and the worker looks for the text with
+  `find_sent` (Messages list) before it sends it again. A connection that was
+  never opened cannot have carried the request: that one is plainly retried.
 - 21211 invalid To, 21614 To is not a mobile number, 21612 cannot route to
   To, 21408 region not enabled: permanent, the recipient cannot take SMS.
 - 21610 recipient unsubscribed (sent STOP): permanent, and an opt-out.
@@ -20,14 +22,17 @@ then reported undelivered, with error 30036 or similar).
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from requests.exceptions import RequestException
-from twilio.base.exceptions import TwilioRestException
+from requests.exceptions import ConnectTimeout, RequestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.message import MessageInstance
+from urllib3.exceptions import NewConnectionError
 
 from reminders.channels.base import Outgoing, Receipt
 from reminders.errors import ChannelError, FaultScope
@@ -39,6 +44,14 @@ BAD_RECIPIENT = {21211, 21612, 21614, 21408, 21606}
 MAX_VALIDITY_SECONDS = 36000
 OPTED_OUT = 21610
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# The newest messages to one number read when looking for an uncertain send: one
+# page. A patient gets a handful of texts per treatment, and the one looked for
+# was created moments (at most a lease) ago, so it is among the newest.
+LOOKUP_LIMIT = 50
+# Twilio's clock against ours: date_created is stamped by Twilio, to the whole
+# second, and `since` by our clock. Wider would risk taking an identical text
+# sent to the same number just before for this one.
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 class _HttpClient(TwilioHttpClient):  # type: ignore[misc]
@@ -79,6 +92,7 @@ class TwilioSmsChannel:
         # not on the first patient's text.
         self._messages = self._client.messages
         self._limiter = limiter or SendRateLimiter(settings.rate_per_second)
+        self.listing_lag = timedelta(seconds=settings.listing_lag_seconds)
 
     def send(self, outgoing: Outgoing) -> Receipt:
         sender = self._sender(outgoing)
@@ -96,9 +110,42 @@ class TwilioSmsChannel:
         except RequestException as exc:
             # Timeout or dropped connection: the request may or may not have arrived.
             raise ChannelError(
-                f"Twilio unreachable: {type(exc).__name__}", permanent=False
+                f"Twilio unreachable: {type(exc).__name__}",
+                permanent=False,
+                maybe_sent=not _never_connected(exc),
             ) from exc
         return Receipt(str(message.sid))
+
+    def find_sent(self, outgoing: Outgoing, since: datetime) -> Receipt | None:
+        """The text Twilio created for `outgoing` at or after `since`, if it holds one.
+
+        Filtered by To (and From, for a number; a Messaging Service picks its own
+        From, so then its SID is compared), not by DateSent: Twilio's DateSent
+        filters match `date_sent`, which a message still queued does not have yet
+        (and which counts whole GMT days), so they would hide the very text we
+        look for. Its `date_created` is compared here instead.
+        """
+        sender = self._sender(outgoing)
+        number = sender.get("from_")
+        filters = {"to": outgoing.to} | ({"from_": number} if number else {})
+        try:
+            listed = self._messages.list(
+                **filters, limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT
+            )
+        except TwilioException as exc:
+            # A page that is not a 200 raises the SDK's base exception, not
+            # TwilioRestException: its response is the second argument.
+            response = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(response, "status_code", "error")
+            raise ChannelError(f"Twilio {status}: list refused", permanent=False) from exc
+        except RequestException as exc:
+            raise ChannelError(
+                f"Twilio unreachable: {type(exc).__name__}", permanent=False
+            ) from exc
+        for message in listed:
+            if _is_the_text(message, outgoing, sender, since - CLOCK_SKEW):
+                return Receipt(str(message.sid))
+        return None
 
     def _sender(self, outgoing: Outgoing) -> dict[str, str]:
         service = outgoing.messaging_service_sid or (
@@ -120,6 +167,28 @@ class TwilioSmsChannel:
             return float(value) if value is not None else None
         except ValueError:
             return None
+
+
+def _is_the_text(
+    message: MessageInstance, outgoing: Outgoing, sender: dict[str, str], since: datetime
+) -> bool:
+    # Bodies compare exactly: our texts are GSM-7, which Twilio does not rewrite.
+    if message.direction != "outbound-api" or message.body != outgoing.body:
+        return False
+    if message.date_created is None or message.date_created < since:
+        return False
+    service = sender.get("messaging_service_sid")
+    if service:
+        return bool(message.messaging_service_sid == service)
+    return bool(message.from_ == sender.get("from_"))
+
+
+def _never_connected(exc: RequestException) -> bool:
+    """Whether the connection was never opened, so the request cannot have arrived."""
+    if isinstance(exc, ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def validity_period(outgoing: Outgoing) -> int:
@@ -154,6 +223,7 @@ def error_for(exc: TwilioRestException, *, retry_after: float | None) -> Channel
             f"{what}: server error (may have been processed)",
             permanent=False,
             code=str(code) if code else None,
+            maybe_sent=True,
         )
     if code == OPTED_OUT:
         return ChannelError(

@@ -103,6 +103,9 @@ class ClaimedMessage(NamedTuple):
     clinic_updated_at: object
     sms_from: str | None
     messaging_service_sid: str | None
+    # An earlier call whose outcome is unknown: when it began and the text it carried.
+    uncertain_since: datetime | None
+    uncertain_body: str | None
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ _CLAIMED_ROWS = (
         type_coerce(clinics.c.updated_at, String),
         clinics.c.sms_from,
         clinics.c.messaging_service_sid,
+        messages.c.uncertain_since,
+        messages.c.uncertain_body,
     )
     .select_from(
         messages.join(treatments, treatments.c.id == messages.c.treatment_id)
@@ -246,7 +251,8 @@ def _claimed(
 _START = {
     "sqlite": text(
         """
-        UPDATE messages SET handed_at = :now, lease_until = :lease_end, updated_at = :now
+        UPDATE messages SET handed_at = :now, lease_until = :lease_end, updated_at = :now,
+            attempt_body = NULL
         WHERE id IN (SELECT value FROM json_each(:ids))
           AND claim_token = :token AND +state = :sending
         RETURNING id
@@ -254,7 +260,8 @@ _START = {
     ),
     "postgresql": text(
         """
-        UPDATE messages SET handed_at = :now, lease_until = :lease_end, updated_at = :now
+        UPDATE messages SET handed_at = :now, lease_until = :lease_end, updated_at = :now,
+            attempt_body = NULL
         WHERE id = ANY(CAST(:ids AS integer[])) AND claim_token = :token AND state = :sending
         RETURNING id
         """
@@ -360,6 +367,86 @@ def start_sends(
         "sending": SENDING,
     }
     return set(session.scalars(_START[dialect.name], params).all())
+
+
+def start_attempt(
+    session: Session,
+    *,
+    message_id: int,
+    token: str,
+    now: datetime,
+    body: str | None,
+    reconciled: str | None,
+    worker: str,
+) -> bool:
+    """Record, before the call, the text this call sends if written anew (`body`), and,
+    when an uncertain earlier call was not found at the provider, that it is settled
+    (`reconciled`, for the history). Fenced by the claim; False if the claim was lost."""
+    result = session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, _held)
+        .values(attempt_body=body, uncertain_since=None, uncertain_body=None, updated_at=now),
+        {"token": token},
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    if reconciled is not None:
+        history.record(
+            session,
+            message_id=message_id,
+            kind=EventKind.RECONCILED,
+            state=SENDING,
+            at=now,
+            detail=reconciled,
+            worker=worker,
+        )
+    return True
+
+
+def settle_adopted(
+    session: Session,
+    *,
+    message: ClaimedMessage,
+    token: str,
+    now: datetime,
+    provider_id: str,
+    detail: str,
+    worker: str,
+) -> bool:
+    """An uncertain earlier call found at the provider: the message is sent, with the
+    provider's id, at the moment that call began, and in the words it carried."""
+    assert message.uncertain_since is not None
+    assert message.uncertain_body is not None
+    anew = message.uncertain_body != message.body
+    settled = settle(
+        session,
+        message_id=message.id,
+        token=token,
+        now=now,
+        state=MessageState.SENT,
+        event=EventKind.RECONCILED,
+        detail=detail,
+        worker=worker,
+        provider_id=provider_id,
+        sent_at=message.uncertain_since,
+        sent_body=message.uncertain_body if anew else None,
+        uncertain_since=None,
+        uncertain_body=None,
+        last_error=None,
+        claim_token=None,
+    )
+    if settled:
+        # Every sent message has one `sent` event: where and when it went.
+        history.record(
+            session,
+            message_id=message.id,
+            kind=EventKind.SENT,
+            state=SENT,
+            at=message.uncertain_since,
+            detail=f"as found at the provider ({provider_id})",
+            worker=worker,
+        )
+    return settled
 
 
 def settle_sent(

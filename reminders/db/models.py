@@ -167,6 +167,14 @@ class Message(Base):
     lease_until: Mapped[datetime | None]
     # Set when the provider call begins: from then on a cancel cannot stop it.
     handed_at: Mapped[datetime | None]
+    # The text the call in flight sends, where it differs from `body` (written anew at
+    # send time); written before the call, so a worker that dies mid-call leaves it.
+    attempt_body: Mapped[str | None] = mapped_column(Text)
+    # A call whose outcome is unknown (a 5xx, a timeout, a worker that died mid-call):
+    # when it began and the text it carried, to look for at the provider before
+    # sending again. Cleared once found there, or found not to be.
+    uncertain_since: Mapped[datetime | None]
+    uncertain_body: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     and_,
+    case,
     delete,
     func,
     or_,
@@ -190,35 +191,47 @@ def in_flight(session: Session, *, treatment_id: int) -> list[Message]:
 def recover_expired_leases(session: Session, *, now: datetime) -> list[int]:
     """Take back claims whose worker died: the send may or may not have happened.
 
-    They go back to pending and are sent again (at-least-once); see the README's
-    delivery contract for the window this leaves.
+    They go back to pending. One whose provider call had begun is marked uncertain
+    (when the call began, and its text) unless it already was: it is looked for at
+    the provider before it is sent again. See the README's delivery contract.
     """
-    ids = list(
-        session.scalars(
-            update(Message)
-            .where(Message.state == SENDING_ROW, Message.lease_until < now)
-            .values(
-                state=PENDING,
-                claim_token=None,
-                claimed_by=None,
-                lease_until=None,
-                handed_at=None,
-                send_after=now,
-                updated_at=now,
-                last_error="claim lease expired: outcome of the last attempt unknown",
-            )
-            .returning(Message.id)
+    fresh = Message.uncertain_since.is_(None) & Message.handed_at.is_not(None)
+    rows = session.execute(
+        update(Message)
+        .where(Message.state == SENDING_ROW, Message.lease_until < now)
+        .values(
+            # An earlier uncertain call stays the one to look for: a worker that
+            # died while looking for it had sent nothing new.
+            uncertain_since=func.coalesce(Message.uncertain_since, Message.handed_at),
+            uncertain_body=case(
+                (fresh, func.coalesce(Message.attempt_body, Message.body)),
+                else_=Message.uncertain_body,
+            ),
+            state=PENDING,
+            claim_token=None,
+            claimed_by=None,
+            lease_until=None,
+            handed_at=None,
+            send_after=now,
+            updated_at=now,
+            last_error="claim lease expired: outcome of the last attempt unknown",
         )
-    )
-    history.record_each(
-        session,
-        ids,
-        kind=EventKind.LEASE_EXPIRED,
-        state=PENDING,
-        at=now,
-        detail="worker stopped holding the claim; will try again",
-    )
-    return ids
+        .returning(Message.id, Message.uncertain_since.is_not(None))
+    ).all()
+    for uncertain, detail in (
+        (False, "will try again"),
+        (True, "its provider call had begun: it is looked for at the provider first"),
+    ):
+        ids = [message_id for message_id, begun in rows if bool(begun) == uncertain]
+        history.record_each(
+            session,
+            ids,
+            kind=EventKind.LEASE_EXPIRED,
+            state=PENDING,
+            at=now,
+            detail=f"worker stopped holding the claim; {detail}",
+        )
+    return [message_id for message_id, _ in rows]
 
 
 def release_unstarted(session: Session, *, worker: str, now: datetime) -> list[int]:
@@ -263,6 +276,9 @@ def skip_expired(session: Session, *, now: datetime) -> list[int]:
                 Message.state == PENDING_ROW,
                 Message.expires_at.is_not(None),
                 Message.expires_at <= now,
+                # One the provider may have: the worker looks for it first (then
+                # sent, if found), and skips it itself.
+                Message.uncertain_since.is_(None),
             )
             .values(
                 state=MessageState.SKIPPED.value,

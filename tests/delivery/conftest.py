@@ -14,6 +14,7 @@ import pytest
 from reminders.channels.base import ChannelRegistry
 from reminders.channels.smtp_email import SmtpEmailChannel
 from reminders.channels.twilio_sms import TwilioSmsChannel
+from reminders.clock import FixedClock
 from reminders.domain import ChannelKind
 from reminders.settings import SmtpSettings, TwilioSettings
 from tests.delivery.fake_smtp import HOST, PASSWORD, USERNAME, Certificates, FakeSmtp
@@ -25,8 +26,9 @@ FROM_ADDRESS = "aftercare@harbor.example"
 
 
 @pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as fake:
+def twilio(clock: FixedClock) -> Iterator[FakeTwilio]:
+    # Twilio's clock is the test's: date_created and the listing delay move with it.
+    with FakeTwilio(clock=clock.now) as fake:
         yield fake
 
 

@@ -1,4 +1,4 @@
-"""A local stand-in for Twilio's Messages create endpoint, and nothing else.
+"""A local stand-in for Twilio's Messages create and list endpoints, and nothing else.
 
 What it accepts is read from Twilio's own OpenAPI document
 (../shared/twilio/twilio_api_v2010.json): the path, the form fields of
@@ -30,6 +30,19 @@ where the service hears of a message before it knows the message's SID. Each
 attempt is recorded in `callbacks`, refused or not; nothing is ever raised into
 the server. None are sent by default.
 
+Messages list (GET on the same path) is in `fake_twilio_list.py`: the query
+the document defines and its `ListMessageResponse`, newest first. Every message
+created is kept for it, with the fake's clock (`clock`, UTC now by default) as
+its `date_created`; it is listed only `listing_delay` seconds after that, as
+Twilio's listing may lag. `date_sent` stays null until the message is `sent`
+(`set_status`, or a `sent` status callback). `fail_list` makes lists fail.
+
+Faults on a create (`fail_next`, `fail_to`): refused before processing (429,
+500, 503, or a connection dropped unanswered), a recipient error, or accepted
+and then lost on the way back: the message is created (and listed) but the
+client gets a dropped connection (ACCEPTED_DROP), a 500 (ACCEPTED_500), or its
+201 only after `slow_reply` seconds, beyond the client's timeout (ACCEPTED_SLOW).
+
 Each connection carries one request (HTTP/1.0): stopping the server never
 waits on a client's idle keep-alive connection.
 """
@@ -51,9 +64,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,6 +75,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jsonschema
 from twilio.request_validator import RequestValidator
+
+from tests.delivery import fake_twilio_list as listing
 
 # The Messages create operation and the schemas it refers to, cut from Twilio's
 # published OpenAPI description (twilio-oai, MIT licence: see README.md here).
@@ -102,6 +117,10 @@ class Fault(enum.StrEnum):
     UNSUBSCRIBED = "21610"  # the recipient sent STOP
     NOT_MOBILE = "21614"  # the 'To' number is not a mobile number
     DROP = "drop"  # close the connection without answering
+    # Created (and listed), but the answer is lost: the outcome a client cannot know.
+    ACCEPTED_DROP = "accepted-drop"  # then the connection closes unanswered
+    ACCEPTED_500 = "accepted-500"  # then a 500, as a failure after the write would give
+    ACCEPTED_SLOW = "accepted-slow"  # then the 201, after `slow_reply` seconds
 
 
 # fault -> (HTTP status, Twilio code, message); {to} is filled in as Twilio does.
@@ -115,6 +134,7 @@ _FAULT_ERRORS: dict[Fault, tuple[int, int, str]] = {
 }
 # Refused before the request is looked at (like a real rate limiter or outage).
 _TRANSPORT_FAULTS = {Fault.RATE_LIMITED, Fault.SERVER_ERROR, Fault.UNAVAILABLE, Fault.DROP}
+_ACCEPTED_FAULTS = {Fault.ACCEPTED_DROP, Fault.ACCEPTED_500, Fault.ACCEPTED_SLOW}
 
 
 # -- the OpenAPI document ------------------------------------------------------
@@ -151,7 +171,7 @@ def _components() -> dict[str, Any]:
     return _json_schema(copy.deepcopy(openapi()["components"]["schemas"]))  # type: ignore[no-any-return]
 
 
-def _format_checker() -> jsonschema.FormatChecker:
+def _format_checker(relative_uris: bool = False) -> jsonschema.FormatChecker:
     checker = jsonschema.FormatChecker()
 
     @checker.checks("date-time-rfc-2822", raises=(TypeError, ValueError))
@@ -163,15 +183,23 @@ def _format_checker() -> jsonschema.FormatChecker:
         if not isinstance(value, str):
             return True
         parts = urlsplit(value)
+        if relative_uris and value.startswith("/") and not parts.netloc:
+            return True
         return parts.scheme in ("http", "https") and bool(parts.netloc)
 
     return checker
 
 
-def validator_for(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    """A validator for `schema`, its `#/components/schemas/...` refs resolved in the document."""
+def validator_for(
+    schema: dict[str, Any], *, relative_uris: bool = False
+) -> jsonschema.protocols.Validator:
+    """A validator for `schema`, its `#/components/schemas/...` refs resolved in the document.
+
+    `relative_uris`: a `uri` may be a path, as in Twilio's answers (its own examples
+    give `first_page_uri` as `/2010-04-01/...`); a request's URLs must be absolute.
+    """
     root = {**schema, "components": {"schemas": _components()}}
-    return jsonschema.Draft7Validator(root, format_checker=_format_checker())
+    return jsonschema.Draft7Validator(root, format_checker=_format_checker(relative_uris))
 
 
 def message_validator() -> jsonschema.protocols.Validator:
@@ -258,6 +286,15 @@ class _Rule:
     remaining: int | None  # None: for ever
 
 
+@dataclass
+class _Stored:
+    """A message the fake created, for Messages list."""
+
+    resource: dict[str, Any]  # as the create answered it; status and date_sent move on
+    created: datetime
+    sent_at: datetime | None = None
+
+
 class _Answer(Exception):
     """Raised inside the handler to answer with a Twilio error."""
 
@@ -283,8 +320,15 @@ class FakeTwilio:
         callback_target: str | None = None,
         callback_timing: CallbackTiming = "after_reply",
         callback_delay: float = 0.0,
+        clock: Callable[[], datetime] | None = None,
+        listing_delay: float = 0.0,
+        slow_reply: float = 10.0,
     ) -> None:
         self.account_sid = account_sid
+        # Twilio's clock, for date_created and the listing delay: a test passes its own.
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.listing_delay = listing_delay  # seconds before a created message is listed
+        self.slow_reply = slow_reply  # seconds ACCEPTED_SLOW holds the 201 back
         self.auth_token = auth_token
         self.retry_after = retry_after
         # Statuses are not checked against Twilio's list: Twilio adds values without
@@ -299,6 +343,8 @@ class FakeTwilio:
         self._received: list[Received] = []
         self._callbacks: list[Callback] = []
         self._next: list[Fault] = []
+        self._next_lists: list[Fault] = []
+        self._stored: list[_Stored] = []
         self._by_to: dict[str, _Rule] = {}
         self._callbacks_by_to: dict[str, tuple[tuple[str, ...], str | None]] = {}
         self._callback_threads: list[threading.Thread] = []
@@ -371,6 +417,23 @@ class FakeTwilio:
         with self._lock:
             self._next.extend([fault] * times)
 
+    def fail_list(self, fault: Fault, times: int = 1) -> None:
+        """The next `times` Messages list requests meet `fault` (429, 500, 503 or DROP)."""
+        assert fault in _TRANSPORT_FAULTS, f"a list can only be refused, not {fault}"
+        with self._lock:
+            self._next_lists.extend([fault] * times)
+
+    def set_status(self, sid: str, status: str) -> None:
+        """A created message moves on, as the carrier reports it; `sent` dates it."""
+        now = self.clock()
+        with self._lock:
+            [stored] = [m for m in self._stored if m.resource["sid"] == sid]
+            stored.resource["status"] = status
+            stored.resource["date_updated"] = format_datetime(now)
+            if status == "sent" and stored.sent_at is None:
+                stored.sent_at = now
+                stored.resource["date_sent"] = format_datetime(now)
+
     def fail_to(self, to: str, fault: Fault, times: int | None = None) -> None:
         """Requests to this number meet `fault`, `times` times or (None) always."""
         with self._lock:
@@ -430,11 +493,40 @@ class FakeTwilio:
             return list(self._received)
 
     def requests_to(self, to: str) -> list[Received]:
-        return [r for r in self.received if r.to == to]
+        """Creates (POSTs) to this number."""
+        return [r for r in self.received if r.method == "POST" and r.to == to]
 
     def created_for(self, to: str) -> list[Received]:
-        """Messages Twilio would have accepted (201) for this number."""
-        return [r for r in self.requests_to(to) if r.status == 201]
+        """Messages Twilio created for this number, whatever answer the client got."""
+        return [r for r in self.requests_to(to) if r.sid is not None]
+
+    @property
+    def lists(self) -> list[Received]:
+        """Every Messages list request, its query as `form`."""
+        return [r for r in self.received if r.method == "GET"]
+
+    def _store(self, resource: dict[str, Any]) -> None:
+        with self._lock:
+            self._stored.append(_Stored(resource, self.clock()))
+
+    def _list_fault(self) -> Fault | None:
+        with self._lock:
+            return self._next_lists.pop(0) if self._next_lists else None
+
+    def _listed(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """The answer to a Messages list with this query: its status and body."""
+        try:
+            parsed = listing.parse_query(query)
+        except listing.ListRefused as exc:
+            return 400, error_body(400, 20001, str(exc))
+        visible = self.clock() - timedelta(seconds=self.listing_delay)
+        with self._lock:
+            found = [
+                copy.deepcopy(m.resource)
+                for m in reversed(self._stored)  # newest first
+                if m.created <= visible and listing.matches(m.resource, m.sent_at, parsed.filters)
+            ]
+        return 200, listing.page_body(self.account_sid, parsed, found)
 
     def _record(self, received: Received) -> None:
         with self._lock:
@@ -557,7 +649,7 @@ class FakeTwilio:
         service = one("MessagingServiceSid")
         sender = one("From")
         body = one("Body") or ""
-        now = format_datetime(datetime.now(UTC))
+        now = format_datetime(self.clock())
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
         return {
             "account_sid": self.account_sid,
@@ -617,8 +709,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._body()
         form = _parse_form(raw) if self._is_form() else {}
         answer = self._answer(path, form)
+        dropped = answer is None or answer.lost is Fault.ACCEPTED_DROP
         # Recorded before answering: once the client has its reply, the record exists.
-        sid = answer.sid if answer is not None else None
         self.server_fake._record(
             Received(
                 arrived,
@@ -626,8 +718,8 @@ class _Handler(BaseHTTPRequestHandler):
                 path,
                 form,
                 _basic_user(self.headers.get("Authorization")),
-                answer.status if answer is not None else None,
-                sid,
+                None if answer is None or dropped else answer.status,
+                answer.sid if answer is not None else None,
             )
         )
         if answer is None:
@@ -639,7 +731,7 @@ class _Handler(BaseHTTPRequestHandler):
             fake._send_callbacks(plan)  # in this thread: the client waits for them
             plan = None
         try:
-            self._send_json(answer.status, answer.body, answer.headers)
+            self._reply(answer, dropped=dropped)
         finally:
             # Created is created: the callbacks follow even if the client has gone.
             if plan is not None:
@@ -657,13 +749,31 @@ class _Handler(BaseHTTPRequestHandler):
                 wait = {"Retry-After": str(self.server_fake.retry_after)}
                 raise _fault_answer(fault, None, wait if fault is Fault.RATE_LIMITED else {})
             _check_request(form, is_form=self._is_form())
-            if fault is not None:
+            if fault is not None and fault not in _ACCEPTED_FAULTS:
                 raise _fault_answer(fault, _first(form, "To"))
         except _Answer as error:
             body = error_body(error.status, error.code, error.message)
             return _Reply(error.status, body, error.headers, None)
         sid = "SM" + uuid.uuid4().hex
-        return _Reply(201, self.server_fake.message_resource(form, sid), {}, sid)
+        resource = self.server_fake.message_resource(form, sid)
+        self.server_fake._store(resource)
+        if fault is Fault.ACCEPTED_500:
+            status, code, message = _FAULT_ERRORS[Fault.SERVER_ERROR]
+            return _Reply(status, error_body(status, code, message), {}, sid, fault)
+        return _Reply(201, resource, {}, sid, fault)
+
+    def _reply(self, answer: _Reply, *, dropped: bool) -> None:
+        if dropped:
+            self._drop()
+            return
+        if answer.lost is Fault.ACCEPTED_SLOW:
+            # wait() rather than sleep(): stop() cuts it short. The client has given up
+            # by then, so writing to it may fail: that is the point.
+            self.server_fake._closing.wait(self.server_fake.slow_reply)
+            with contextlib.suppress(OSError):
+                self._send_json(answer.status, answer.body, answer.headers)
+            return
+        self._send_json(answer.status, answer.body, answer.headers)
 
     def _drop(self) -> None:
         with contextlib.suppress(OSError):
@@ -671,7 +781,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def do_GET(self) -> None:
-        self._not_allowed()
+        arrived = time.monotonic()
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        user = _basic_user(self.headers.get("Authorization"))
+        fake = self.server_fake
+        fault = fake._list_fault()
+        status: int | None
+        try:
+            self._check_route(parts.path)
+            self._check_auth(parts.path)
+            if fault is not None and fault is not Fault.DROP:
+                raise _fault_answer(fault, None)
+        except _Answer as error:
+            status, body = error.status, error_body(error.status, error.code, error.message)
+            headers = error.headers
+        else:
+            status, body = (None, {}) if fault is Fault.DROP else fake._listed(query)
+            headers = {}
+        fake._record(Received(arrived, "GET", parts.path, query, user, status, None))
+        if status is None:
+            self._drop()
+        else:
+            self._send_json(status, body, headers)
 
     def do_PUT(self) -> None:
         self._not_allowed()
@@ -743,6 +875,7 @@ class _Reply:
     body: dict[str, Any]
     headers: dict[str, str]
     sid: str | None
+    lost: Fault | None = None  # created, but the answer does not reach the client
 
 
 def _delivered_to(signed_url: str, target: str | None) -> str:

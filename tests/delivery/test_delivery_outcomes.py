@@ -105,32 +105,6 @@ def test_rate_limited_text_waits_for_retry_after_and_is_sent_once(
     assert_each_sent_message_arrived_once(app, twilio, smtp_relay)
 
 
-@pytest.mark.parametrize("fault", [Fault.SERVER_ERROR, Fault.UNAVAILABLE, Fault.DROP], ids=str)
-def test_server_error_or_dropped_connection_is_retried_then_sent_once(
-    app: App,
-    clock: FixedClock,
-    twilio: FakeTwilio,
-    smtp_relay: FakeSmtp,
-    registry: ChannelRegistry,
-    fault: Fault,
-) -> None:
-    twilio.fail_to(PHONE, fault, times=1)
-    treatment = log(app, phone=PHONE)
-    worker = app.dispatcher(registry, worker_id="w1")
-
-    assert worker.dispatch_due().retried == 1
-    avoid = one(app, treatment.id, "avoid")
-    assert avoid.state == MessageState.PENDING.value
-    assert avoid.send_after > NOW
-
-    retry_now(app, clock, avoid.id)
-    assert worker.dispatch_due().sent_ids == [avoid.id]
-    assert one(app, treatment.id, "avoid").state == MessageState.SENT.value
-    statuses = [r.status for r in twilio.requests_to(PHONE)]
-    assert statuses == [None if fault is Fault.DROP else int(fault.value), 201]
-    assert_each_sent_message_arrived_once(app, twilio, smtp_relay)
-
-
 # -- a number that cannot take texts ----------------------------------------------------
 
 

@@ -264,9 +264,12 @@ def outage_then_recovery(
     left_when_logged: timedelta,
     left_at_recovery: timedelta,
 ) -> tuple[int, int, int]:
-    """Two patients' avoid texts due now; Twilio answers 503 to everything until
-    `left_at_recovery` before the first patient's restriction ends. Returns the two
-    treatment ids and how many requests met the outage."""
+    """Two patients' avoid texts due now; Twilio refuses everything (429: not processed)
+    until `left_at_recovery` before the first patient's restriction ends. Returns the
+    two treatment ids and how many requests met the outage.
+
+    A refusal that may have been processed (a 5xx) would instead hold its text
+    until it has been looked for at Twilio: see test_reconcile.py."""
     late = log(app, phone=PHONE, at=NOW - RESTRICTION + left_when_logged)
     other = log(app, phone=OTHER_PHONE, name="Ann Lee")
     worker = worker_for(app, registry)
@@ -274,15 +277,15 @@ def outage_then_recovery(
 
     def provider_down() -> None:
         # One refusal queued per pass, and each pass must use it: nothing gets through.
-        assert sum(r.status == 503 for r in twilio.received) == len(twilio.received)
-        twilio.fail_next(Fault.UNAVAILABLE)
+        assert sum(r.status == 429 for r in twilio.received) == len(twilio.received)
+        twilio.fail_next(Fault.RATE_LIMITED)
 
     passes = passes_over_paused_channel(
         worker, clock, until=restriction_end - left_at_recovery, before_each=provider_down
     )
     refused = twilio.received
     assert len(refused) == passes  # one attempt per pause, not one per queued message
-    assert {r.status for r in refused} == {503}
+    assert {r.status for r in refused} == {429}
     # Nothing failed for it: every text waits for the provider, in its due order.
     assert failed_count(app) == 0
     assert one(app, other.id, "avoid").state == MessageState.PENDING.value

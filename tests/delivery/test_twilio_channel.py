@@ -127,12 +127,12 @@ def test_fake_refuses_what_the_document_does_not_allow(twilio: FakeTwilio) -> No
 
     with requests.Session() as session:
         elsewhere = session.post(twilio.url + "/2010-04-01/Accounts.json", data=ok, timeout=5)
-        listing = session.get(messages_url(twilio), auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5)
+        deleting = session.delete(messages_url(twilio), auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5)
         as_json = session.post(
             messages_url(twilio), json=ok, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=5
         )
     assert elsewhere.status_code == 404
-    assert listing.status_code == 405  # only Messages create is served
+    assert deleting.status_code == 405  # only Messages create and list are served
     assert as_json.status_code == 400  # the body must be form-encoded
     assert [r.status for r in twilio.received if r.status == 201] == []
 

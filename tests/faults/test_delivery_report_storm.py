@@ -5,9 +5,8 @@ Twilio may report a message's status before the worker has recorded the message'
 before reading the 201). The API keeps such a report, and the workers' housekeeping
 applies it once a message carries the SID. At the end every sent message must show
 `delivered`, no kept report may be left for a message that carries its SID, and the
-only reports left are those for a first send whose outcome a killed worker never
-recorded (the message went out again after its lease: a duplicate the delivery
-contract names).
+only reports left are those for a send whose outcome a killed worker never recorded
+and that was not adopted when its claim was looked for at Twilio.
 """
 
 from __future__ import annotations
@@ -149,6 +148,9 @@ def test_sigkill_storm_through_twilio_loses_no_delivery_report(
             REMINDERS_TWILIO__API_BASE_URL=fake.url,
             REMINDERS_TWILIO__RATE_PER_SECOND="1000",
             REMINDERS_TWILIO__TIMEOUT_SECONDS="10",
+            # The fake lists a message at once: a claim recovered after its call began
+            # is looked for a lease later, long past any lag.
+            REMINDERS_TWILIO__LISTING_LAG_SECONDS="2",
             REMINDERS_WORKER__LEASE_SECONDS=str(LEASE_SECONDS),
             REMINDERS_WORKER__POLL_INTERVAL="0.2",
             # Small claims: more claim, send and record points for a kill to land between.

@@ -20,15 +20,20 @@ from twilio.base.exceptions import TwilioRestException
 
 from reminders.channels import smtp_email, twilio_sms
 from reminders.decisions import (
+    Adopt,
     Fail,
     Hold,
+    Lookup,
     Reroute,
     Retry,
     Send,
+    SendAgain,
     SendContext,
     SendDecision,
     Skip,
+    Unknown,
     Wait,
+    after_lookup,
     after_refusal,
     before_send,
 )
@@ -482,6 +487,139 @@ def test_retry_and_giving_up_say_when_and_why() -> None:
     assert refused(twilio_error(500, 20500), retry_at=EXPIRES) == Skip(
         "expired before it could be retried; last error: "
         "Twilio 500 error 20500: server error (may have been processed)"
+    )
+
+
+# -- a create that may have been processed: looked for before it is sent again ----------
+
+LOOK_AT = T + 20 * S
+LAG = 60 * S
+SID = "SM" + "0" * 32
+
+
+@pytest.mark.parametrize(
+    ("error", "overrides", "expected"),
+    [
+        # May have been processed, and the provider can be asked: held until it has been.
+        (twilio_error(500, 20500), {"look_at": LOOK_AT}, Unknown),
+        (twilio_error(503, 20503), {"look_at": LOOK_AT, "outage": True}, Unknown),
+        (twilio_error(500, 20500), {"look_at": LOOK_AT, "attempts": 5}, Unknown),
+        (twilio_error(500, 20500), {"look_at": LOOK_AT, "retry_at": EXPIRES}, Unknown),
+        (
+            ChannelError("Twilio unreachable: ReadTimeout", permanent=False, maybe_sent=True),
+            {"look_at": LOOK_AT},
+            Unknown,
+        ),
+        # The provider cannot be asked (SMTP): retried as before.
+        (twilio_error(500, 20500), {}, Retry),
+        # Never processed (a refused connection, a 429, a 4xx): no need to ask.
+        (
+            ChannelError("Twilio unreachable: ConnectTimeout", permanent=False),
+            {"look_at": LOOK_AT},
+            Retry,
+        ),
+        (twilio_error(429, 20429), {"look_at": LOOK_AT}, Retry),
+        (twilio_error(400, 21211), {"look_at": LOOK_AT}, Fail),
+    ],
+    ids=[
+        "500",
+        "503-outage",
+        "500-last-attempt",
+        "500-retry-after-expiry",
+        "read-timeout",
+        "500-cannot-ask",
+        "connect-timeout",
+        "429",
+        "21211",
+    ],
+)
+def test_a_refusal_that_may_have_been_processed_is_looked_for_first(
+    error: ChannelError, overrides: dict[str, object], expected: type
+) -> None:
+    assert type(refused(error, **overrides)) is expected
+
+
+def test_an_unknown_outcome_says_when_it_is_looked_for() -> None:
+    assert refused(twilio_error(500, 20500), look_at=LOOK_AT) == Unknown(
+        LOOK_AT,
+        "Twilio 500 error 20500: server error (may have been processed); "
+        "the provider may have it: looking for it at 2026-11-27T15:00:20+00:00",
+    )
+
+
+def looked(lookup: Lookup | None, **overrides: object) -> object:
+    arguments: dict[str, object] = {
+        "since": T,
+        "now": T + LAG,
+        "lag": LAG,
+        "retry_at": T + LAG + 30 * S,
+        "expires_at": EXPIRES,
+        "attempts": 2,
+        "max_attempts": 5,
+    }
+    arguments.update(overrides)
+    return after_lookup(lookup, **arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "overrides", "expected"),
+    [
+        # Found: adopted, whenever it is found, even past its expiry or its attempts.
+        (Lookup(found=SID), {}, Adopt),
+        (Lookup(found=SID), {"now": T + S}, Adopt),
+        (Lookup(found=SID), {"now": EXPIRES + H, "attempts": 9}, Adopt),
+        # Not found: proves nothing until the listing lag has passed.
+        (Lookup(), {"now": T + LAG - S}, Hold),
+        (Lookup(), {"now": T + LAG - S, "expires_at": T + S}, Hold),
+        (Lookup(), {}, SendAgain),
+        (Lookup(), {"now": T + LAG + H}, SendAgain),
+        (Lookup(), {"attempts": 6}, Fail),
+        # The provider could not say: held, asked again, until the step expires.
+        (Lookup(error="Twilio 503: list refused"), {}, Hold),
+        (Lookup(error="Twilio 503: list refused"), {"now": T + S}, Hold),
+        (Lookup(error="Twilio 503: list refused"), {"retry_at": EXPIRES}, Skip),
+        # The provider cannot be asked (SMTP): sent again, as before.
+        (None, {"now": T + S}, SendAgain),
+    ],
+    ids=[
+        "found",
+        "found-at-once",
+        "found-after-expiry",
+        "not-found-within-lag",
+        "not-found-within-lag-expired",
+        "not-found-after-lag",
+        "not-found-long-after",
+        "not-found-no-attempts-left",
+        "lookup-failed",
+        "lookup-failed-at-once",
+        "lookup-failed-until-expiry",
+        "cannot-ask",
+    ],
+)
+def test_what_looking_for_an_uncertain_send_means(
+    lookup: Lookup | None, overrides: dict[str, object], expected: type
+) -> None:
+    assert type(looked(lookup, **overrides)) is expected
+
+
+def test_looking_for_an_uncertain_send_says_what_was_found_and_when_next() -> None:
+    assert looked(Lookup(found=SID)) == Adopt(
+        SID, f"found at the provider as {SID}; not sent again"
+    )
+    assert looked(Lookup()) == SendAgain("not found at the provider 60 s after the call began")
+    assert looked(Lookup(), now=T + 20 * S) == Hold(
+        T + LAG,
+        "not listed at the provider yet; looking again at 2026-11-27T15:01:00+00:00",
+        EXPIRES,
+    )
+    assert looked(Lookup(error="Twilio 503: list refused")) == Hold(
+        T + LAG + 30 * S,
+        "could not ask the provider (Twilio 503: list refused); "
+        "asking again at 2026-11-27T15:01:30+00:00",
+        EXPIRES,
+    )
+    assert looked(Lookup(), attempts=6) == Fail(
+        "not found at the provider 60 s after the call began; gave up after 5 attempts"
     )
 
 
