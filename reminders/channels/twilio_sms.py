@@ -129,9 +129,7 @@ class TwilioSmsChannel:
         number = sender.get("from_")
         filters = {"to": outgoing.to} | ({"from_": number} if number else {})
         try:
-            listed = self._messages.list(
-                **filters, limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT
-            )
+            listed = self._messages.list(**filters, limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT)
         except TwilioException as exc:
             # A page that is not a 200 raises the SDK's base exception, not
             # TwilioRestException: its response is the second argument.
