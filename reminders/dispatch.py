@@ -315,6 +315,16 @@ class Dispatcher:
                 then=self._stop_texts(message, decision.why, patient=True),
             )
 
+    def _taken_by_another(self, message: ClaimedMessage) -> Callable[[str], bool]:
+        """Whether another message already carries a provider id: not this one's to adopt."""
+
+        def taken(provider_id: str) -> bool:
+            with self.sessions() as session:
+                holder = repo.message_by_provider_id(session, provider_id=provider_id)
+            return holder is not None and holder.id != message.id
+
+        return taken
+
     def _reconcile(
         self, message: ClaimedMessage, token: str, report: DispatchReport, now: datetime
     ) -> SendAgain | None:
@@ -326,7 +336,9 @@ class Dispatcher:
         channel = self.channels.lookup_for(message.channel)
         asked = Send(message.subject, message.uncertain_body, None)
         outcome = after_lookup(
-            look_up(channel, message, _outgoing(message, asked)) if channel else None,
+            look_up(channel, message, _outgoing(message, asked), self._taken_by_another(message))
+            if channel
+            else None,
             since=since,
             now=now,
             lag=channel.listing_lag if channel else timedelta(0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -42,6 +43,11 @@ class Channel(Protocol):
         ...
 
 
+def never_taken(_provider_id: str) -> bool:
+    """No other message carries this provider id (the default of `find_sent`)."""
+    return False
+
+
 @runtime_checkable
 class Reconciling(Protocol):
     """A channel whose provider can be asked what it already holds.
@@ -54,9 +60,15 @@ class Reconciling(Protocol):
     # How long the provider's listing may take to show a message it accepted.
     listing_lag: timedelta
 
-    def find_sent(self, outgoing: Outgoing, since: datetime) -> Receipt | None:
+    def find_sent(
+        self, outgoing: Outgoing, since: datetime, *, taken: Callable[[str], bool] = never_taken
+    ) -> Receipt | None:
         """The provider's receipt for `outgoing` (same recipient, sender and text) created
-        at or after `since`, or None if it holds none; ChannelError if it cannot be asked."""
+        at or after `since`, or None if it holds none; ChannelError if it cannot be asked.
+
+        A match whose id `taken` says another message already carries is passed over: a
+        patient logged twice within a minute gets the same text twice, each its own.
+        """
         ...
 
 

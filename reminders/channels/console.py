@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from reminders.channels.base import Outgoing, Receipt
+from reminders.channels.base import Outgoing, Receipt, never_taken
 from reminders.files import append_private
 
 
@@ -51,7 +51,9 @@ class ConsoleChannel:
             self._print(outgoing)
         return Receipt(provider_id, delivered=True)
 
-    def find_sent(self, outgoing: Outgoing, since: datetime) -> Receipt | None:
+    def find_sent(
+        self, outgoing: Outgoing, since: datetime, *, taken: Callable[[str], bool] = never_taken
+    ) -> Receipt | None:
         """The outbox's record of this message with this text, if it holds one.
 
         The outbox keeps no times, so `since` is not compared: a record naming our

@@ -22,6 +22,7 @@ then reported undelivered, with error 30036 or similar).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,7 @@ from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
 from urllib3.exceptions import NewConnectionError
 
-from reminders.channels.base import Outgoing, Receipt
+from reminders.channels.base import Outgoing, Receipt, never_taken
 from reminders.errors import ChannelError, FaultScope
 from reminders.ratelimit import SendRateLimiter
 from reminders.settings import TwilioSettings
@@ -116,7 +117,9 @@ class TwilioSmsChannel:
             ) from exc
         return Receipt(str(message.sid))
 
-    def find_sent(self, outgoing: Outgoing, since: datetime) -> Receipt | None:
+    def find_sent(
+        self, outgoing: Outgoing, since: datetime, *, taken: Callable[[str], bool] = never_taken
+    ) -> Receipt | None:
         """The text Twilio created for `outgoing` at or after `since`, if it holds one.
 
         Filtered by To (and From, for a number; a Messaging Service picks its own
@@ -141,7 +144,9 @@ class TwilioSmsChannel:
                 f"Twilio unreachable: {type(exc).__name__}", permanent=False
             ) from exc
         for message in listed:
-            if _is_the_text(message, outgoing, sender, since - CLOCK_SKEW):
+            if _is_the_text(message, outgoing, sender, since - CLOCK_SKEW) and not taken(
+                str(message.sid)
+            ):
                 return Receipt(str(message.sid))
         return None
 

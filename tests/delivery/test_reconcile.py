@@ -117,6 +117,34 @@ def test_a_create_twilio_processed_is_found_and_adopted_not_sent_again(
     assert_no_contact_or_text_in_history(app, avoid)
 
 
+def test_a_text_another_message_carries_is_not_adopted(
+    app: App, clock: FixedClock, twilio: FakeTwilio, texts: ChannelRegistry
+) -> None:
+    """The same patient logged twice within a minute gets the same words twice: the first
+    treatment's text is not the second's to adopt."""
+    worker = app.dispatcher(texts, worker_id="w1")
+    first = log(app, phone=PHONE)
+    worker.dispatch_due()
+    [first_text] = twilio.created_for(PHONE)
+    twilio.fail_to(PHONE, Fault.DROP, times=1)
+    second = log(app, phone=PHONE)
+    worker.dispatch_due()
+    avoid = avoid_of(app, second.id)
+    assert avoid.body == avoid_of(app, first.id).body
+    assert avoid.uncertain_since == NOW
+
+    clock.set(NOW + LAG + timedelta(seconds=1))
+    worker.dispatch_due()
+
+    creates = twilio.created_for(PHONE)
+    assert len(creates) == 2
+    assert avoid_of(app, first.id).provider_id == first_text.sid
+    assert avoid_of(app, second.id).provider_id == creates[1].sid != first_text.sid
+    [reconciled] = details(app, avoid.id, EventKind.RECONCILED)
+    assert reconciled is not None
+    assert reconciled.startswith("not found at the provider")
+
+
 def test_with_a_messaging_service_the_text_is_matched_on_the_service(
     app: App, clock: FixedClock, twilio: FakeTwilio, texts: ChannelRegistry
 ) -> None:
