@@ -83,12 +83,17 @@ def install(engine: Engine) -> Bell:
     doorbell = socket_address(database) if database is not None else None
 
     def rolled_back(connection: Connection) -> None:
-        connection.info.pop(_PLANNED, None)
+        # A connection the database dropped is invalidated and cannot even show its
+        # info: raising here would turn the caller's retry of a lost connection into a
+        # failure. Its record is thrown away and reconnected, mark and all.
+        if not connection.invalidated:
+            connection.info.pop(_PLANNED, None)
 
-    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
         # The pool takes a connection back after its transaction ended; one that
-        # rolled back lost its mark above.
-        if record is not None and record.info.pop(_PLANNED, False):
+        # rolled back lost its mark above, one the database dropped has no connection.
+        planned = record is not None and record.info.pop(_PLANNED, False)
+        if planned and dbapi_connection is not None:
             bell.ring()
             if doorbell is not None:
                 ring_socket(doorbell)
@@ -190,9 +195,9 @@ class PostgresListener(Listener):
         pooled = self.engine.raw_connection()
         # Its own connection for as long as it listens, outside the pool's count.
         pooled.detach()
+        connection = pooled.dbapi_connection
+        assert connection is not None
         try:
-            connection = pooled.dbapi_connection
-            assert connection is not None
             connection.rollback()  # a pre-ping may have left a transaction open
             connection.autocommit = True
             cursor = connection.cursor()
@@ -210,7 +215,10 @@ class PostgresListener(Listener):
                     if self._stopping.is_set():
                         break
         finally:
-            pooled.close()
+            # Detached: closed here, not reset by the pool (a reset of a connection the
+            # database dropped is logged as an error for nothing).
+            with suppress(Exception):
+                connection.close()
 
 
 class SocketListener(Listener):

@@ -54,6 +54,16 @@ def test_a_transaction_that_rolls_back_does_not_ring(app: App) -> None:
     assert rings() == 0
 
 
+def test_a_connection_the_database_dropped_rolls_back_without_an_error(app: App) -> None:
+    """The rollback hook must not turn a lost connection, which callers retry, into an error."""
+    rings = counter(app.bell)
+    with app.engine.connect() as connection:
+        wakeups.planned(connection)
+        connection.invalidate()
+        connection.rollback()
+    assert rings() == 0
+
+
 def test_a_commit_that_plans_nothing_does_not_ring(app: App) -> None:
     log(app)
     rings = counter(app.bell)
