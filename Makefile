@@ -21,7 +21,7 @@ run: $(INSTALLED)
 test: $(INSTALLED) lint typecheck check-policies
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## The everyday loop (about 2 minutes): lint, types, and every test but the slow
+## The everyday loop (about 5 minutes): lint, types, and every test but the slow
 ## process and fault tests, stopping at the first failure.
 check: $(INSTALLED) lint typecheck
 	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
