@@ -119,7 +119,7 @@ class Desk:
 
 
 def _owned(session: Session, clinic_id: int, treatment_id: int) -> Treatment:
-    treatment = repo.get_treatment(session, clinic_id=clinic_id, treatment_id=treatment_id)
+    treatment = repo.get_treatment_brief(session, clinic_id=clinic_id, treatment_id=treatment_id)
     if treatment is None:
         raise NotFoundError(f"treatment {treatment_id} not found")
     return treatment

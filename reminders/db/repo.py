@@ -59,6 +59,20 @@ def get_treatment(session: Session, *, clinic_id: int, treatment_id: int) -> Tre
     ).one_or_none()
 
 
+def get_treatment_brief(session: Session, *, clinic_id: int, treatment_id: int) -> Treatment | None:
+    """A treatment with its patient, clinic and messages, without their histories: what a
+    look at its progress reads, as often as ten times a second."""
+    return session.scalars(
+        select(Treatment)
+        .where(Treatment.id == treatment_id, Treatment.clinic_id == clinic_id)
+        .options(
+            joinedload(Treatment.patient),
+            joinedload(Treatment.clinic),
+            selectinload(Treatment.messages),
+        )
+    ).one_or_none()
+
+
 @dataclass(frozen=True)
 class TreatmentQuery:
     limit: int

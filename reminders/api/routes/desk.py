@@ -39,14 +39,13 @@ def first_message(
     with what to do (check the number, email instead, print the instructions)."""
     desk = ctx.app.desk
     if wait > 0:
-        first = desk.wait_for_first_message(
+        desk.wait_for_first_message(
             who.clinic_id, treatment_id, timeout=min(wait, ctx.app.settings.api.max_wait_seconds)
         )
-    else:
-        first = desk.first_message(who.clinic_id, treatment_id)
+    treatment = ctx.app.service.treatment(who.clinic_id, treatment_id)
+    first = desk.progress(treatment, email_fallback=who.clinic.email_fallback)
     if first is None:
         raise NotFoundError(f"treatment {treatment_id} has no messages")
-    treatment = ctx.app.service.treatment(who.clinic_id, treatment_id)
     return first_message_public(first, treatment_zone(treatment, who.zone))
 
 
