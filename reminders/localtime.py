@@ -15,6 +15,11 @@ def wall_time_to_utc(day: date, wall: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
 
 
+def start_of_local_day(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The instant the local day holding `instant` began (its first wall time)."""
+    return wall_time_to_utc(instant.astimezone(zone).date(), time(0), zone)
+
+
 def is_ambiguous(local: datetime) -> bool:
     """True when this wall time happens twice in its zone (the fall-back hour)."""
     other = local.replace(fold=1 - local.fold)

@@ -24,11 +24,12 @@ from reminders.durations import parse_duration
 from reminders.errors import ConflictError, InputError, NotFoundError
 from reminders.inputs import check_treatment_time, clean_text
 from reminders.intake import TreatmentInput
-from reminders.localtime import format_staff
+from reminders.localtime import format_staff, start_of_local_day
 from reminders.planning import Plan, PlannedStep, plan_treatment
 from reminders.policies import Policy, PolicySet
 from reminders.replanning import Change, plan_now
 from reminders.settings import ClinicSettings
+from reminders.today import LOOKBACK, Board, board
 
 
 @dataclass(frozen=True)
@@ -432,6 +433,18 @@ class ReminderService:
         """Channels waiting for the deployment's settings to be fixed (every clinic's)."""
         with self.reads() as session:
             return repo.channel_problems(session)
+
+    def today(self, clinic_id: int, *, limit: int = 500) -> Board:
+        """The desk's day: who is in their restriction, who was cleared, what goes next."""
+        now = self.clock.now()
+        with self.reads() as session:
+            clinic = treatment_clinic(session, clinic_id)
+            zone = ZoneInfo(clinic.timezone)
+            since = start_of_local_day(now, zone) - LOOKBACK
+            treatments = repo.treatments_since(
+                session, clinic_id=clinic_id, since=since, limit=limit
+            )
+            return board(treatments, now=now, zone=zone, policy_for=self.policies.get)
 
     def recent(self, clinic_id: int, *, days: int = 7, limit: int = 200) -> Sequence[Message]:
         """Messages still to go, and those settled in the last `days`."""

@@ -73,6 +73,20 @@ def get_treatment_brief(session: Session, *, clinic_id: int, treatment_id: int) 
     ).one_or_none()
 
 
+def treatments_since(
+    session: Session, *, clinic_id: int, since: datetime, limit: int
+) -> Sequence[Treatment]:
+    """A clinic's treatments performed since `since`, with patients and messages (no
+    histories): what the desk's day is made of."""
+    return session.scalars(
+        select(Treatment)
+        .where(Treatment.clinic_id == clinic_id, Treatment.performed_at >= since)
+        .options(joinedload(Treatment.patient), selectinload(Treatment.messages))
+        .order_by(Treatment.performed_at.desc(), Treatment.id.desc())
+        .limit(limit)
+    ).all()
+
+
 @dataclass(frozen=True)
 class TreatmentQuery:
     limit: int
