@@ -116,7 +116,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
     if password is not None and str(password).lower() in PLACEHOLDER_PASSWORDS:
         raise ConfigError(
             "the database password is an example's placeholder: set a real one "
-            "(POSTGRES_PASSWORD in config/compose.env, or REMINDERS_DATABASE_URL)"
+            "(POSTGRES_PASSWORD in .env for docker-compose.yml, or REMINDERS_DATABASE_URL)"
         )
     policies = load_policies(settings.policies_dir)
     engine = make_engine(
