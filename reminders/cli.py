@@ -258,13 +258,34 @@ def serve(log_level: LogLevel = "INFO") -> None:
 
 
 @app.command("worker")
-def run_worker(log_level: LogLevel = "INFO") -> None:
+def run_worker(
+    log_level: LogLevel = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve /metrics on this port (0: off; default worker.metrics_port).",
+        ),
+    ] = None,
+) -> None:
     """Run only the worker: send each message at its due time until Ctrl-C or SIGTERM."""
     from reminders.logs import configure_logging
 
     configure_logging(log_level)
     with _app() as application:
         worker = _worker(application)
+        port = application.settings.worker.metrics_port if metrics_port is None else metrics_port
+        if port:
+            from reminders.metrics import serve_metrics
+
+            host = application.settings.worker.metrics_host
+            try:
+                serve_metrics(application.sessions, application.clock, host=host, port=port)
+                _say(f"reminders: worker metrics on http://{host}:{port}/metrics", stderr=True)
+            except OSError as exc:
+                # Sending matters more than being watched: warn, and send anyway.
+                _say(f"reminders: worker metrics not served on {host}:{port}: {exc}", stderr=True)
         _say("reminders: worker running; Ctrl-C to stop", stderr=True)
         worker.run_until_signalled()
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders import inbound, reroute
+from reminders import inbound, metrics, reroute
 from reminders.breaker import ChannelBreaker
 from reminders.channels.base import ChannelRegistry, Outgoing
 from reminders.clinics import ClinicProfiles
@@ -152,6 +152,7 @@ class Dispatcher:
                 )
                 report.recovered = len(repo.recover_expired_leases(session, now=now))
                 report.skipped = len(repo.skip_expired(session, now=now))
+                metrics.housekeeping(recovered=report.recovered, expired=report.skipped)
                 # Delivery reports that came before their send was recorded.
                 inbound.apply_early_reports(session, now=now)
             self._last_sweep = now
@@ -196,6 +197,7 @@ class Dispatcher:
                 exclude=self._paused(now),
             )
         queue = list(claim.messages)
+        metrics.CLAIMS.inc(len(queue))
         while queue:
             if stopping():
                 for message in queue:
@@ -246,7 +248,8 @@ class Dispatcher:
                 if decided is not None:
                     self._call_provider(message, decided, begun, token, report, sent, delivered)
         self._resize_slice(time.monotonic() - started, len(messages))
-        self._record_sent(sent, token, report)
+        recorded = self._record_sent(sent, token, report)
+        _count_sent(messages, sent, recorded)
         if delivered:
             self._with_database(
                 lambda session: inbound.delivered_as_sent(
@@ -349,6 +352,7 @@ class Dispatcher:
         )
         if isinstance(outcome, SendAgain):
             report.reconciled += 1
+            metrics.RECONCILIATIONS.labels("not_found").inc()
             return outcome
         if isinstance(outcome, Adopt):
             self._adopt(message, token, report, outcome)
@@ -374,6 +378,7 @@ class Dispatcher:
             report.lost_claims += 1
             return
         report.reconciled += 1
+        metrics.RECONCILIATIONS.labels("found").inc()
         log.info("message found at the provider", extra={"message_id": message.id})
 
     def _start_attempt(
@@ -469,11 +474,14 @@ class Dispatcher:
         ):
             return
         kind = message.channel
+        called = time.monotonic()
         try:
             receipt = self.channels.for_kind(kind).send(_outgoing(message, send))
         except ChannelError as exc:
+            metrics.provider_call(kind.value, time.monotonic() - called, ok=False)
             self._provider_refused(message, token, report, exc, (send, begun))
             return
+        metrics.provider_call(kind.value, time.monotonic() - called, ok=True)
         self.breaker.succeeded(kind)
         if kind in self._waiting_channels:
             self._channel_works(kind)
@@ -496,9 +504,10 @@ class Dispatcher:
         sent: list[SentMessage],
         token: str,
         report: DispatchReport,
-    ) -> None:
+    ) -> set[int]:
+        """Record the slice's sends; returns the ids recorded (a lost claim's are not)."""
         if not sent:
-            return
+            return set()
         recorded = self._with_database(
             lambda session: claims.settle_sent(
                 session, token=token, sent=sent, worker=self.worker_id
@@ -518,6 +527,7 @@ class Dispatcher:
                     "claim lost before outcome was recorded",
                     extra={"message_id": message_id, "outcome": "sent"},
                 )
+        return set(recorded)
 
     def _resize_slice(self, seconds: float, count: int) -> None:
         if count == 0:
@@ -782,11 +792,22 @@ class Dispatcher:
             return
         counter = _COUNTERS[event]
         setattr(report, counter, getattr(report, counter) + 1)
+        metrics.settled(message.channel.value, counter)
         log.info(
             "message %s",
             event,
             extra={"message_id": message.id, "clinic_id": message.clinic_id, "state": state.value},
         )
+
+
+def _count_sent(
+    messages: list[ClaimedMessage], sent: list[SentMessage], recorded: set[int]
+) -> None:
+    claimed = {message.id: message for message in messages}
+    for done in sent:
+        if done.message_id in recorded:
+            message = claimed[done.message_id]
+            metrics.sent(message.channel.value, due_at=message.due_at, sent_at=done.sent_at)
 
 
 _COUNTERS = {

@@ -131,6 +131,10 @@ class WorkerSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_seconds: float = Field(default=30, gt=0)
     retry_max_seconds: float = Field(default=900, gt=0)
+    # `reminders worker` serves /metrics on this port (0: not served; 9464 is the
+    # usual choice). `serve` needs none: its API's /metrics has the worker's counters.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
 
 class ApiSettings(BaseModel):
@@ -145,6 +149,8 @@ class ApiSettings(BaseModel):
     # The longest a request may wait for a first message's delivery (`wait`): each
     # waiting request holds one of the process's request threads meanwhile.
     max_wait_seconds: float = Field(default=30, ge=0, le=30)
+    # Required from scrapers of /metrics when set (Authorization: Bearer <token>).
+    metrics_token: str | None = None
 
 
 def _secret(value: str | None, file: Path | None, name: str) -> str | None:

@@ -35,6 +35,7 @@ from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
 from urllib3.exceptions import NewConnectionError
 
+from reminders import metrics
 from reminders.channels.base import Outgoing, Receipt, never_taken
 from reminders.errors import ChannelError, FaultScope
 from reminders.ratelimit import SendRateLimiter
@@ -115,6 +116,8 @@ class TwilioSmsChannel:
                 permanent=False,
                 maybe_sent=not _never_connected(exc),
             ) from exc
+        if message.num_segments and str(message.num_segments).isdigit():
+            metrics.segments(int(message.num_segments))  # Twilio's own count: what it bills
         return Receipt(str(message.sid))
 
     def find_sent(
