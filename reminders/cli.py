@@ -514,6 +514,36 @@ def failures(
 
 
 @app.command()
+def retention(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove them (without it, only count: a dry run).")
+    ] = False,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36_500, help="Days to keep (default: retention.contact_days)."),
+    ] = None,
+) -> None:
+    """Remove patients' phones and emails once their aftercare is long over (dry run first)."""
+    from reminders.localtime import format_staff
+    from reminders.retention import Retention
+
+    with _app() as application:
+        keep = days or application.settings.retention.contact_days
+        if keep is None:
+            raise InputError("days", "give --days, or set retention.contact_days")
+        report = Retention(sessions=application.sessions, clock=application.clock).run(
+            keep=timedelta(days=keep), dry_run=not apply
+        )
+        verb = "Removed" if apply else "Would remove"
+        _say(
+            f"{verb} the phone and email of {report.patients} patient(s) with nothing since "
+            f"{format_staff(report.cutoff, application.clinic_zone)}, and the number on "
+            f"{report.replies} of their replies."
+            + ("" if apply else " Run again with --apply to remove them.")
+        )
+
+
+@app.command()
 def acknowledge(
     alert_id: Annotated[
         int,

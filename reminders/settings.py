@@ -153,6 +153,14 @@ class ApiSettings(BaseModel):
     metrics_token: str | None = None
 
 
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Days after a patient's last message settled (or their treatment last changed)
+    # until their phone and email are removed; None keeps them.
+    contact_days: int | None = Field(default=None, ge=1, le=36_500)
+
+
 def _secret(value: str | None, file: Path | None, name: str) -> str | None:
     """A secret given directly or, for container secrets, as a file holding it."""
     if value:
@@ -248,6 +256,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     twilio: TwilioSettings = TwilioSettings()
     smtp: SmtpSettings = SmtpSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

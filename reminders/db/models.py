@@ -79,6 +79,8 @@ class Patient(Base):
     preferred_channel: Mapped[str | None] = mapped_column(String(10))
     timezone: Mapped[str | None] = mapped_column(String(64))  # only if not the clinic's
     sms_consent_at: Mapped[datetime | None]  # when the patient agreed to texts; None: no consent
+    # Set when the retention setting removed the phone and email (reminders.retention).
+    contact_removed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

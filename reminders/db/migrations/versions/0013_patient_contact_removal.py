@@ -1,0 +1,28 @@
+"""when a patient's contact details were removed under the retention setting
+
+Revision ID: 0013
+Revises: 0009
+Create Date: 2026-12-02 10:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("contact_removed_at", sa.DateTime(timezone=True), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.drop_column("contact_removed_at")
