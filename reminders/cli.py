@@ -696,8 +696,13 @@ def policies_check(
     directory: Annotated[
         Path | None, typer.Option(help="Policy folder (default: config/policies).")
     ] = None,
+    triage: Annotated[
+        Path | None,
+        typer.Option(help="Reply triage policy (default: config/triage/replies.toml)."),
+    ] = None,
 ) -> None:
-    """Validate every policy: keys, offsets, template variables and citations.
+    """Validate every policy: keys, offsets, template variables and citations; and the
+    reply triage policy: its patterns and citations.
 
     Also reports what each SMS text costs (encoding and segments, at its longest)
     and warns about characters that force UCS-2 or texts over the segment budget.
@@ -707,9 +712,13 @@ def policies_check(
     from reminders.settings import config_dir_from_env
     from reminders.sms_budget import sms_problems, sms_reports
     from reminders.sms_encoding import SEGMENT_BUDGET
+    from reminders.triage_policy import check_triage_file, triage_path
 
     folder = directory or config_dir_from_env() / "policies"
     policy_set, problems = check_policies(folder)
+    triage_file = triage or triage_path(config_dir_from_env())
+    triage_policy, triage_problems = check_triage_file(triage_file)
+    problems += triage_problems
     clinic = _configured_clinic()
     for policy in policy_set.policies.values():
         out().print(views.policy_summary(policy))
@@ -733,9 +742,12 @@ def policies_check(
             )
     if problems:
         views.print_problems(err(), problems)
-        err().print(Text(views.visible(f"{len(problems)} problem(s) in {folder}")), soft_wrap=True)
+        where = f"{folder} and {triage_file}" if triage_problems else str(folder)
+        err().print(Text(views.visible(f"{len(problems)} problem(s) in {where}")), soft_wrap=True)
         raise typer.Exit(1)
+    assert triage_policy is not None
     _say(f"{len(policy_set.policies)} policy file(s) OK in {folder}")
+    _say(f"Reply triage: {len(triage_policy.flags)} flags OK in {triage_file}")
 
 
 def _configured_clinic() -> ClinicSettings | None:
