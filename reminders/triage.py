@@ -76,6 +76,11 @@ class TriagePolicy:
     opt_out_requests: tuple[re.Pattern[str], ...]
     version: str = ""
 
+    def labels(self, flag_ids: tuple[str, ...] | list[str]) -> list[str]:
+        """The flags' labels, as staff and on-call read them."""
+        by_id = {flag.id: flag.label for flag in self.flags}
+        return [by_id.get(flag_id, flag_id) for flag_id in flag_ids]
+
 
 @dataclass(frozen=True)
 class Triage:

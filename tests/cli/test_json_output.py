@@ -35,6 +35,7 @@ def clinic(any_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
             sessions=application.sessions,
             clock=application.clock,
             reroutes=application.reroutes,
+            triage=application.triage,
         ).inbound_text(from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1")
         Accounts(sessions=application.sessions, clock=application.clock).create_key(
             "default", label="front desk"

@@ -44,9 +44,7 @@ SignedForm = Annotated[FormData, Depends(signed_form)]
 
 
 def _reports(ctx: ApiContext) -> ProviderReports:
-    return ProviderReports(
-        sessions=ctx.app.sessions, clock=ctx.app.clock, reroutes=ctx.app.reroutes
-    )
+    return ctx.app.reports
 
 
 def _field(form: FormData, name: str) -> str:
@@ -67,7 +65,8 @@ def delivery_status(form: SignedForm, ctx: ContextDep) -> Response:
 
 @router.post("/inbound")
 def inbound_text(form: SignedForm, ctx: ContextDep) -> Response:
-    """A patient texted us: STOP/START/HELP are handled, other replies kept for staff."""
+    """A patient texted us: STOP/START/HELP are handled; other replies are triaged, kept
+    for staff and, if flagged, answered with the clinic's phone and sent to on-call."""
     result = _reports(ctx).inbound_text(
         from_phone=_field(form, "From"),
         to_sender=_field(form, "To"),
