@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from reminders.dispatch import Dispatcher
     from reminders.inbound import ProviderReports
     from reminders.on_call import OnCallSender
+    from reminders.replies import Replies
     from reminders.reroute import Reroutes
     from reminders.worker import Worker
 
@@ -81,6 +82,13 @@ class App:
             worker_id=worker_id,
             lease=timedelta(seconds=worker.lease_seconds),
         )
+
+    @cached_property
+    def replies(self) -> Replies:
+        """Patients' replies for staff: the inbox, acknowledging, confirming a stop."""
+        from reminders.replies import Replies
+
+        return Replies(sessions=self.sessions, clock=self.clock, reroutes=self.reroutes)
 
     @cached_property
     def reports(self) -> ProviderReports:
