@@ -30,7 +30,11 @@ def test_a_patient_the_service_cannot_reach_is_listed_until_acknowledged(
     app: App, client_a: TestClient, log_a: Callable[..., dict[str, Any]]
 ) -> None:
     treatment = log_a()
-    assert client_a.get("/v1/alerts").json() == {"items": [], "channels_waiting": []}
+    assert client_a.get("/v1/alerts").json() == {
+        "items": [],
+        "replies": [],
+        "channels_waiting": [],
+    }
     stop_texts(app)
 
     [alert] = client_a.get("/v1/alerts").json()["items"]
