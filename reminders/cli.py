@@ -578,8 +578,8 @@ def replies_confirm_opt_out(
     left of their aftercare goes by email, or to staff)."""
     with _app() as application:
         reply = application.replies.confirm_opt_out(application.clinic.id, reply_id, by=by)
-        by = reply.acknowledged_by
-        _say(f"Reply {reply.id}: texts to this patient stopped, confirmed by {by}.")
+        who = reply.acknowledged_by
+        _say(f"Reply {reply.id}: texts to this patient stopped, confirmed by {who}.")
 
 
 @app.command()
