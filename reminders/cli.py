@@ -886,6 +886,12 @@ def clinic_add(
     restriction_quote: Annotated[
         str | None, typer.Option(help="The sentence in that file that sets the length.")
     ] = None,
+    on_call_phone: Annotated[
+        str | None, typer.Option(help="Texted at once about a flagged reply, E.164.")
+    ] = None,
+    on_call_email: Annotated[
+        str | None, typer.Option(help="Emailed at once about a flagged reply.")
+    ] = None,
 ) -> None:
     """Add a clinic to this deployment; its settings are checked against the policies."""
     from pydantic import ValidationError
@@ -908,6 +914,8 @@ def clinic_add(
                 default_channel=default_channel,
                 restriction_source=restriction_source,
                 restriction_quote=restriction_quote,
+                on_call_phone=on_call_phone,
+                on_call_email=on_call_email,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

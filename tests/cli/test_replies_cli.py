@@ -104,3 +104,40 @@ def test_an_unknown_reply_is_a_clear_error(service_app: App) -> None:
 def test_clinic_list_says_when_no_on_call_contact_is_configured(service_app: App) -> None:
     with freeze_time(FROZEN):
         assert NO_ON_CALL in run("clinic", "list")
+
+
+def test_a_clinic_added_with_an_on_call_contact_is_not_named_as_lacking_one(
+    service_app: App,
+) -> None:
+    with freeze_time(FROZEN):
+        run(
+            "clinic",
+            "add",
+            "--slug",
+            "north",
+            "--name",
+            "North Clinic",
+            "--phone",
+            "+13125550143",
+            "--timezone",
+            "America/Chicago",
+            "--on-call-phone",
+            "+1 312 555 0188",
+        )
+        listed = run("clinic", "list")
+    assert NO_ON_CALL in listed
+    assert "No on-call contact is configured for North Clinic" not in listed
+    assert refused(
+        "clinic",
+        "add",
+        "--slug",
+        "south",
+        "--name",
+        "South",
+        "--phone",
+        "+13125550143",
+        "--timezone",
+        "America/Chicago",
+        "--on-call-email",
+        "not-an-address",
+    ).startswith("error: on_call_email: ")

@@ -255,3 +255,14 @@ def test_without_an_on_call_contact_no_alert_is_written(
         assert [r.id for r in application.replies.open_flagged(application.clinic.id)] == [reply.id]
     finally:
         application.close()
+
+
+def test_a_flagged_reply_wakes_the_worker_at_its_commit(app: App, client: TestClient) -> None:
+    rung: list[bool] = []
+    app.bell.subscribe(lambda: rung.append(True))
+
+    text_in(client, "thanks", sid="SM" + "1" * 32)
+    assert rung == []
+    text_in(client, DROOPING)
+
+    assert rung == [True]
