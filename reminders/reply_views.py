@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reminders.localtime import format_staff
+from reminders.replies import WAITING
 from reminders.views import Document, as_text
 
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from reminders.triage import TriagePolicy
 
 TRIAGE_STYLE = {"emergency": "bold red", "clinical": "red", "opt_out_request": "yellow"}
-WAITING = ("emergency", "clinical", "opt_out_request")
 
 
 def no_on_call(clinic: Clinic) -> str | None:
