@@ -63,9 +63,13 @@ class Worker:
         )
 
     def tick(self) -> DispatchReport:
-        """One pass: recover, skip the expired, send what is due and the on-call alerts,
-        then set the next wake."""
+        """One pass: send the on-call alerts due; recover, skip the expired, send what is
+        due; then set the next wake."""
         with self._tick_lock:
+            # On-call alerts first: a pass through a backlog of messages can take a while,
+            # and an alert may be an emergency.
+            if self.on_call is not None and not self._stopping.is_set():
+                self.on_call.send_due()
             report = self.dispatcher.dispatch_due(stopping=self._stopping.is_set)
             if report.sent or report.failed or report.skipped or report.recovered:
                 log.info(
@@ -77,8 +81,6 @@ class Worker:
                         "recovered": report.recovered,
                     },
                 )
-            if self.on_call is not None and not self._stopping.is_set():
-                self.on_call.send_due()
             if not self._stopping.is_set():
                 self._schedule_wake(self._next_wake())
             return report

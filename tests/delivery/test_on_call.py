@@ -266,3 +266,15 @@ def test_a_flagged_reply_wakes_the_worker_at_its_commit(app: App, client: TestCl
     text_in(client, DROOPING)
 
     assert rung == [True]
+
+
+def test_a_worker_pass_sends_the_on_call_alerts_before_the_messages_due(
+    app: App, client: TestClient
+) -> None:
+    log(app, phone=PATIENT)
+    text_in(client, "I can't breathe")
+    channel = RecordingChannel()
+
+    app.worker(channel.registry(), worker_id="worker-1").tick()
+
+    assert [o.to for o in channel.sent] == [ON_CALL_PHONE, ON_CALL_EMAIL, PATIENT]
