@@ -25,12 +25,17 @@ from reminders.policies import PolicySet, load_policies
 from reminders.retry import RetryPolicy
 from reminders.service import ReminderService
 from reminders.settings import Settings
+from reminders.triage import TriagePolicy
+from reminders.triage_policy import load_triage
 
 # What only the worker, the API or a configured provider needs is imported where it is
 # used: every command builds an App, and most never send or reroute anything.
 if TYPE_CHECKING:
     from reminders.desk import Desk
     from reminders.dispatch import Dispatcher
+    from reminders.inbound import ProviderReports
+    from reminders.on_call import OnCallSender
+    from reminders.replies import Replies
     from reminders.reroute import Reroutes
     from reminders.worker import Worker
 
@@ -46,16 +51,52 @@ class App:
     clinic: Clinic
     # Rung after every commit that planned messages: the worker in this process wakes.
     bell: wakeups.Bell
+    # What patients' replies are checked for (config/triage/replies.toml).
+    triage: TriagePolicy
 
     def worker(self, channels: ChannelRegistry, worker_id: str | None = None) -> Worker:
         """The worker, woken by this process's writes and, on PostgreSQL, by any process's."""
         from reminders.worker import Worker  # APScheduler: only the commands that send
 
+        dispatcher = self.dispatcher(channels, worker_id)
         return Worker(
-            self.dispatcher(channels, worker_id),
+            dispatcher,
             poll_interval=self.settings.worker.poll_interval,
             bell=self.bell,
             listen=self.engine,
+            on_call=self.on_call(channels, dispatcher.worker_id),
+        )
+
+    def on_call(self, channels: ChannelRegistry, worker_id: str) -> OnCallSender:
+        """What sends flagged replies to the clinics' on-call contacts."""
+        from reminders.on_call import OnCallSender
+
+        worker = self.settings.worker
+        return OnCallSender(
+            sessions=self.sessions,
+            clock=self.clock,
+            channels=channels,
+            retry=RetryPolicy(
+                worker.max_attempts, worker.retry_base_seconds, worker.retry_max_seconds
+            ),
+            worker_id=worker_id,
+            lease=timedelta(seconds=worker.lease_seconds),
+        )
+
+    @cached_property
+    def replies(self) -> Replies:
+        """Patients' replies for staff: the inbox, acknowledging, confirming a stop."""
+        from reminders.replies import Replies
+
+        return Replies(sessions=self.sessions, clock=self.clock, reroutes=self.reroutes)
+
+    @cached_property
+    def reports(self) -> ProviderReports:
+        """Delivery reports and patients' replies, as the webhooks hand them over."""
+        from reminders.inbound import ProviderReports
+
+        return ProviderReports(
+            sessions=self.sessions, clock=self.clock, reroutes=self.reroutes, triage=self.triage
         )
 
     def dispatcher(self, channels: ChannelRegistry, worker_id: str | None = None) -> Dispatcher:
@@ -119,6 +160,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
             "(POSTGRES_PASSWORD in .env for docker-compose.yml, or REMINDERS_DATABASE_URL)"
         )
     policies = load_policies(settings.policies_dir)
+    triage = load_triage(settings.config_dir)
     engine = make_engine(
         settings.effective_database_url,
         pool_size=settings.database_pool_size,
@@ -138,7 +180,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
     clock = clock or SystemClock()
     service = ReminderService(sessions=sessions, clock=clock, policies=policies)
     clinic = service.sync_clinic(clinic_settings)
-    return App(settings, engine, sessions, clock, policies, service, clinic, bell)
+    return App(settings, engine, sessions, clock, policies, service, clinic, bell, triage)
 
 
 def delivery_reports(settings: Settings) -> frozenset[ChannelKind]:

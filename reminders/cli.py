@@ -126,6 +126,13 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(db_app, name="db")
 app.add_typer(clinic_app, name="clinic")
 app.add_typer(apikey_app, name="apikey")
+# `reminders replies` lists; its subcommands act on one reply.
+replies_app = typer.Typer(
+    rich_markup_mode=None,
+    invoke_without_command=True,
+    help="Patients' replies: flagged ones first, until staff acknowledge them.",
+)
+app.add_typer(replies_app, name="replies")
 
 
 def out() -> Console:
@@ -482,8 +489,10 @@ def failures(
     hours: Annotated[int, typer.Option(min=1, max=24 * 90, help="How far back to look.")] = 24,
     as_json: JsonOption = False,
 ) -> None:
-    """Who to call, messages that failed or were not delivered, and channels waiting on
-    their settings."""
+    """Who to call (flagged replies, patients the service cannot reach), messages that
+    failed or were not delivered, and channels waiting on their settings."""
+    from reminders import reply_views
+
     with _app() as application:
         service, clinic_id, zone = (
             application.service,
@@ -492,25 +501,106 @@ def failures(
         )
         waiting = service.channel_problems()
         alerts = service.needs_call(clinic_id)
+        flagged = application.replies.open_flagged(clinic_id)
         since = application.clock.now() - timedelta(hours=hours)
         problems = service.delivery_problems(clinic_id, since=since)
         if as_json:
-            _print_json(
-                views.failures_document(
-                    alerts=alerts, waiting=waiting, problems=problems, since=since, clinic_zone=zone
-                )
+            document = views.failures_document(
+                alerts=alerts, waiting=waiting, problems=problems, since=since, clinic_zone=zone
             )
+            document["replies"] = reply_views.replies_document(
+                flagged, application.triage, open_flagged=len(flagged)
+            )["items"]
+            document["on_call"] = reply_views.no_on_call(application.clinic)
+            _print_json(document)
             return
         if waiting:
             out().print(views.channel_problems_view(waiting, zone))
+        if flagged:
+            title = "flagged replies: call the patient (then `reminders replies ack ID`)"
+            out().print(reply_views.replies_table(flagged, zone, application.triage, title=title))
+        notice = reply_views.no_on_call(application.clinic)
+        if notice:
+            _say(notice)
         if alerts:
             out().print(views.needs_call_table(alerts, zone))
         if problems:
             out().print(
                 views.failures_table(problems, zone, title=f"failed or undelivered, last {hours} h")
             )
-        if not (waiting or alerts or problems):
+        if not (waiting or alerts or problems or flagged):
             _say(f"Nobody to call; no failed or undelivered messages in {hours} h.")
+
+
+ReplyId = Annotated[
+    int, typer.Argument(min=1, max=MAX_ID, help="The reply's number, as `replies` lists it.")
+]
+
+
+@replies_app.callback()
+def replies(
+    ctx: typer.Context,
+    flagged: Annotated[
+        bool, typer.Option("--flagged", help="Only emergencies and clinical flags.")
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every reply, not only those waiting for staff.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Replies waiting for staff: emergencies, clinical flags, then requests to stop texts
+    (`replies ack ID` when dealt with; `replies confirm-opt-out ID` to stop texts)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from reminders import reply_views
+    from reminders.replies import ReplyFilter
+
+    with _app() as application:
+        replies_service, clinic = application.replies, application.clinic
+        found = replies_service.inbox(
+            clinic.id, ReplyFilter(flagged=flagged, open=not show_all, limit=limit)
+        )
+        if as_json:
+            count = replies_service.open_flagged_count(clinic.id)
+            _print_json(reply_views.replies_document(found, application.triage, open_flagged=count))
+            return
+        notice = reply_views.no_on_call(clinic)
+        if notice:
+            _say(notice)
+        if not found:
+            _say("No replies waiting for staff." if not show_all else "No replies.")
+            return
+        title = "replies" if show_all else "replies waiting for staff"
+        out().print(
+            reply_views.replies_table(
+                found, application.clinic_zone, application.triage, title=title
+            )
+        )
+
+
+@replies_app.command("ack")
+def replies_ack(
+    reply_id: ReplyId,
+    by: Annotated[str, typer.Option(help="Who called the patient or dealt with it.")] = "staff",
+) -> None:
+    """Mark a reply as dealt with, or a request to stop texts as dismissed."""
+    with _app() as application:
+        reply = application.replies.acknowledge(application.clinic.id, reply_id, by=by)
+        _say(f"Reply {reply.id} acknowledged by {reply.acknowledged_by}.")
+
+
+@replies_app.command("confirm-opt-out")
+def replies_confirm_opt_out(
+    reply_id: ReplyId,
+    by: Annotated[str, typer.Option(help="Who confirmed the request.")] = "staff",
+) -> None:
+    """The patient asked in words to stop texts: stop them, as a STOP reply does (what is
+    left of their aftercare goes by email, or to staff)."""
+    with _app() as application:
+        reply = application.replies.confirm_opt_out(application.clinic.id, reply_id, by=by)
+        who = reply.acknowledged_by
+        _say(f"Reply {reply.id}: texts to this patient stopped, confirmed by {who}.")
 
 
 @app.command()
@@ -747,8 +837,13 @@ def policies_check(
     directory: Annotated[
         Path | None, typer.Option(help="Policy folder (default: config/policies).")
     ] = None,
+    triage: Annotated[
+        Path | None,
+        typer.Option(help="Reply triage policy (default: config/triage/replies.toml)."),
+    ] = None,
 ) -> None:
-    """Validate every policy: keys, offsets, template variables and citations.
+    """Validate every policy: keys, offsets, template variables and citations; and the
+    reply triage policy: its patterns and citations.
 
     Also reports what each SMS text costs (encoding and segments, at its longest)
     and warns about characters that force UCS-2 or texts over the segment budget.
@@ -758,9 +853,13 @@ def policies_check(
     from reminders.settings import config_dir_from_env
     from reminders.sms_budget import sms_problems, sms_reports
     from reminders.sms_encoding import SEGMENT_BUDGET
+    from reminders.triage_policy import check_triage_file, triage_path
 
     folder = directory or config_dir_from_env() / "policies"
     policy_set, problems = check_policies(folder)
+    triage_file = triage or triage_path(config_dir_from_env())
+    triage_policy, triage_problems = check_triage_file(triage_file)
+    problems += triage_problems
     clinic = _configured_clinic()
     for policy in policy_set.policies.values():
         out().print(views.policy_summary(policy))
@@ -784,9 +883,12 @@ def policies_check(
             )
     if problems:
         views.print_problems(err(), problems)
-        err().print(Text(views.visible(f"{len(problems)} problem(s) in {folder}")), soft_wrap=True)
+        where = f"{folder} and {triage_file}" if triage_problems else str(folder)
+        err().print(Text(views.visible(f"{len(problems)} problem(s) in {where}")), soft_wrap=True)
         raise typer.Exit(1)
+    assert triage_policy is not None
     _say(f"{len(policy_set.policies)} policy file(s) OK in {folder}")
+    _say(f"Reply triage: {len(triage_policy.flags)} flags OK in {triage_file}")
 
 
 def _configured_clinic() -> ClinicSettings | None:
@@ -835,6 +937,12 @@ def clinic_add(
     restriction_quote: Annotated[
         str | None, typer.Option(help="The sentence in that file that sets the length.")
     ] = None,
+    on_call_phone: Annotated[
+        str | None, typer.Option(help="Texted at once about a flagged reply, E.164.")
+    ] = None,
+    on_call_email: Annotated[
+        str | None, typer.Option(help="Emailed at once about a flagged reply.")
+    ] = None,
 ) -> None:
     """Add a clinic to this deployment; its settings are checked against the policies."""
     from pydantic import ValidationError
@@ -857,6 +965,8 @@ def clinic_add(
                 default_channel=default_channel,
                 restriction_source=restriction_source,
                 restriction_quote=restriction_quote,
+                on_call_phone=on_call_phone,
+                on_call_email=on_call_email,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -879,6 +989,12 @@ def clinic_list(as_json: JsonOption = False) -> None:
             _print_json(views.clinics_document(clinics))
             return
         out().print(views.clinics_table(clinics))
+        from reminders.reply_views import no_on_call
+
+        for clinic in clinics:
+            notice = no_on_call(clinic)
+            if notice:
+                _say(notice)
 
 
 @apikey_app.command("create")

@@ -28,6 +28,9 @@ def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
         email_fallback=clinic.email_fallback,
         restriction_source=clinic.restriction_source,
         restriction_quote=clinic.restriction_quote,
+        on_call_phone=clinic.on_call_phone,
+        on_call_email=clinic.on_call_email,
+        reply_auto_answer=clinic.reply_auto_answer,
     )
 
 

@@ -1,5 +1,10 @@
 """What providers tell us after a send: delivery reports and patients' replies.
 
+A reply that is not a keyword is triaged (`reminders.triage`): a flagged one is
+answered at once with the clinic's phone (and the emergency number for an
+emergency), and its on-call alerts are written in the same transaction, for a
+worker to send (`reminders.on_call`).
+
 Reports can arrive twice or out of order, and a captured request can be
 replayed (Twilio's signature has no timestamp): every handler here is
 idempotent, and a message's delivery status only moves forward.
@@ -23,11 +28,13 @@ import phonenumbers
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders import reroute
+from reminders import metrics, on_call, reroute
 from reminders.clock import Clock
 from reminders.db import history, repo
-from reminders.db.models import EarlyDeliveryReport, InboundMessage, Message
+from reminders.db.models import Clinic, EarlyDeliveryReport, InboundMessage, Message, Patient
 from reminders.domain import EventKind, MessageState
+from reminders.reply_texts import patient_answer
+from reminders.triage import Category, Triage, TriagePolicy, triage
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +88,17 @@ def keyword_kind(body: str) -> str:
 
 class ProviderReports:
     def __init__(
-        self, *, sessions: sessionmaker[Session], clock: Clock, reroutes: reroute.Reroutes
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        reroutes: reroute.Reroutes,
+        triage: TriagePolicy,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.reroutes = reroutes
+        self.triage = triage
 
     def delivery_status(
         self, *, provider_id: str, status: str, error_code: str | None
@@ -116,41 +129,50 @@ class ProviderReports:
     def inbound_text(
         self, *, from_phone: str, to_sender: str, body: str, provider_id: str | None
     ) -> InboundResult:
-        """Handle a patient's text: STOP, START and HELP keywords; anything else is kept."""
+        """Handle a patient's text: STOP, START and HELP keywords; any other reply is
+        triaged, kept for staff, and a flagged one sent to the clinic's on-call contact."""
         kind = keyword_kind(body)
+        result = triage(body, self.triage) if kind == "reply" else None
         now = self.clock.now()
         phone = _e164(from_phone)
         reply = None
+        alerts = 0
         with self.sessions.begin() as session:
             clinics = repo.clinics_for_sender(session, sender=to_sender)
             for clinic in clinics:
                 patients = repo.patients_with_phone(session, clinic_id=clinic.id, phone=phone)
-                stored = repo.add_inbound(
-                    session,
-                    InboundMessage(
-                        clinic_id=clinic.id,
-                        patient_id=patients[0].id if patients else None,
-                        provider_id=f"{provider_id}:{clinic.id}" if provider_id else None,
-                        from_phone=phone,
-                        to_sender=to_sender,
-                        body=body,
-                        kind=kind,
-                        received_at=now,
+                patient = patients[0] if patients else None
+                row = InboundMessage(
+                    clinic_id=clinic.id,
+                    patient_id=patient.id if patient else None,
+                    treatment_id=(
+                        repo.latest_treatment_id(session, patient_id=patient.id)
+                        if patient
+                        else None
                     ),
+                    provider_id=f"{provider_id}:{clinic.id}" if provider_id else None,
+                    from_phone=phone,
+                    to_sender=to_sender,
+                    body=body,
+                    kind=kind,
+                    triage=result.category.value if result else None,
+                    flags=",".join(result.flags) if result and result.flags else None,
+                    received_at=now,
                 )
-                if not stored:
-                    continue  # a retried webhook: already handled
+                if not repo.add_inbound(session, row):
+                    # A retried webhook: already handled. Twilio retries when our answer
+                    # did not reach it, so the patient has not had it: answer again.
+                    assert row.provider_id is not None
+                    reply = reply or repo.inbound_answer(session, provider_id=row.provider_id)
+                    continue
                 if kind == "opt_out":
                     keyword = body.strip().upper()
-                    repo.record_opt_out(
-                        session, clinic_id=clinic.id, phone=phone, source=keyword, now=now
-                    )
-                    # STOP ends texts, not aftercare: what is left goes by email, or to staff.
-                    reroute.stop_texts(
+                    stop_texts(
                         session,
                         self.reroutes,
                         clinic_id=clinic.id,
                         phone=phone,
+                        source=keyword,
                         why=f"the patient opted out of texts ({keyword})",
                         now=now,
                     )
@@ -158,8 +180,71 @@ class ProviderReports:
                     repo.remove_opt_out(session, clinic_id=clinic.id, phone=phone)
                 elif kind == "help" and reply is None:
                     reply = help_text(clinic.name, clinic.phone)
-        log.info("inbound text", extra={"kind": kind, "clinics": len(clinics)})
+                elif result is not None:
+                    alerts += self._triaged(session, clinic, row, result, patient, now)
+                    if reply is None and row.answer is not None:
+                        reply = row.answer
+                    elif row.answer is not None:
+                        row.answer = None  # only one answer goes back, the first clinic's
+        metrics.REPLIES.labels(kind).inc()
+        if result is not None and result.category is not Category.ORDINARY:
+            metrics.FLAGS.labels(result.category.value).inc()
+        log.info(
+            "inbound text",
+            extra={
+                "kind": kind,
+                "clinics": len(clinics),
+                "triage": result.category.value if result else None,
+                "flags": list(result.flags) if result else [],
+                "on_call_alerts": alerts,
+            },
+        )
         return InboundResult(kind, reply)
+
+    def _triaged(
+        self,
+        session: Session,
+        clinic: Clinic,
+        row: InboundMessage,
+        result: Triage,
+        patient: Patient | None,
+        now: datetime,
+    ) -> int:
+        """Answer a triaged reply and, if it is flagged, queue the on-call alerts."""
+        row.answer = patient_answer(
+            result.category,
+            clinic_name=clinic.name,
+            clinic_phone=clinic.phone,
+            region=clinic.region,
+            auto_answer=clinic.reply_auto_answer,
+        )
+        if not result.category.flagged:
+            return 0
+        return on_call.queue_alerts(
+            session,
+            clinic=clinic,
+            reply=row,
+            result=result,
+            labels=self.triage.labels(result.flags),
+            patient_name=patient.name if patient else None,
+            now=now,
+        )
+
+
+def stop_texts(
+    session: Session,
+    reroutes: reroute.Reroutes,
+    *,
+    clinic_id: int,
+    phone: str,
+    source: str,
+    why: str,
+    now: datetime,
+) -> None:
+    """Record an opt-out and move what is left of the patient's aftercare off texts."""
+    repo.record_opt_out(session, clinic_id=clinic_id, phone=phone, source=source, now=now)
+    # STOP ends texts, not aftercare: what is left goes by email, or to staff.
+    reroute.stop_texts(session, reroutes, clinic_id=clinic_id, phone=phone, why=why, now=now)
 
 
 def apply_status(

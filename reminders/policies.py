@@ -37,22 +37,22 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 Text = Annotated[str, StringConstraints(min_length=1)]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Citation(_Strict):
+class Citation(Strict):
     heading: Text
     clinician: Text
     quote: Text | None = None
 
 
-class Instruction(_Strict):
+class Instruction(Strict):
     says: Text
     citations: list[Citation] = Field(min_length=1)
 
 
-class WindowSpec(_Strict):
+class WindowSpec(Strict):
     id: Slug
     # "restriction" (the treatment's restriction length) or a fixed length like "4h".
     length: Text
@@ -62,7 +62,7 @@ class WindowSpec(_Strict):
     instructions: list[Instruction] = Field(min_length=1)
 
 
-class RestrictionSpec(_Strict):
+class RestrictionSpec(Strict):
     """The restriction lengths the cited answers support; a clinic needs its own source
     for any other."""
 
@@ -72,7 +72,7 @@ class RestrictionSpec(_Strict):
     citations: list[Citation] = Field(min_length=1)
 
 
-class StepSpec(_Strict):
+class StepSpec(Strict):
     id: Slug
     # "0m", "restriction_end" (when the last window ends), or "window_end": one message
     # at each earlier window end.
@@ -90,7 +90,7 @@ class StepSpec(_Strict):
     instructions: list[Instruction] = Field(min_length=1)
 
 
-class PolicySpec(_Strict):
+class PolicySpec(Strict):
     treatment: Slug
     title: Text
     generic_name: Text
@@ -218,7 +218,7 @@ def load_policy_file(path: Path) -> tuple[Policy | None, list[Problem]]:
     try:
         spec = PolicySpec.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem_from_error(path, err) for err in exc.errors()]
+        problems = [problem_from_error(path, err) for err in exc.errors()]
         # Unknown keys alone should not hide the file's other problems.
         if all(err["type"] == "extra_forbidden" for err in exc.errors()):
             for err in exc.errors():
@@ -237,7 +237,7 @@ def _drop_key(data: Any, loc: tuple[int | str, ...]) -> None:
     del data[loc[-1]]
 
 
-def _problem_from_error(path: Path, err: object) -> Problem:
+def problem_from_error(path: Path, err: object) -> Problem:
     assert isinstance(err, dict)
     loc = err.get("loc", ())
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
@@ -306,7 +306,7 @@ def _check_restriction(
     if len(bounds) == 2 and bounds[0] > bounds[1]:
         problems.append(Problem(file, "restriction", "shortest is longer than longest"))
     if answers is not None:
-        problems += _check_cited(file, "restriction", spec.citations, answers)
+        problems += check_cited(file, "restriction", spec.citations, answers)
     return problems
 
 
@@ -404,11 +404,11 @@ def _check_instructions(
 ) -> list[Problem]:
     problems = []
     for j, instruction in enumerate(instructions):
-        problems += _check_cited(file, f"{key}.instructions[{j}]", instruction.citations, answers)
+        problems += check_cited(file, f"{key}.instructions[{j}]", instruction.citations, answers)
     return problems
 
 
-def _check_cited(
+def check_cited(
     file: str, key: str, citations: Sequence[Citation], answers: list[Answer]
 ) -> list[Problem]:
     problems = []

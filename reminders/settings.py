@@ -13,6 +13,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -66,6 +67,13 @@ class ClinicSettings(BaseModel):
     # the length (checked word for word; its version is recorded on each treatment).
     restriction_source: str | None = Field(default=None, max_length=120)
     restriction_quote: str | None = None
+    # Who hears of a patient's reply that names a red flag or an emergency, at once:
+    # by text, by email, or both. Without either, flagged replies reach staff only
+    # in the inbox (`reminders replies`).
+    on_call_phone: str | None = None
+    on_call_email: str | None = Field(default=None, max_length=254)
+    # What a reply without a flag is answered; none by default.
+    reply_auto_answer: str | None = Field(default=None, max_length=320)
 
     @field_validator("timezone")
     @classmethod
@@ -92,13 +100,31 @@ class ClinicSettings(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str) -> str:
+        return _e164(value)
+
+    @field_validator("on_call_phone")
+    @classmethod
+    def _on_call_phone(cls, value: str | None) -> str | None:
+        return _e164(value) if value and value.strip() else None
+
+    @field_validator("on_call_email")
+    @classmethod
+    def _on_call_email(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
         try:
-            number = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError("must be an international number like +15551234567") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("is not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"is not a valid email address: {exc}") from exc
+
+    @field_validator("reply_auto_answer")
+    @classmethod
+    def _auto_answer(cls, value: str | None) -> str | None:
+        return " ".join(value.split()) or None if value else None
+
+    @property
+    def has_on_call(self) -> bool:
+        return bool(self.on_call_phone or self.on_call_email)
 
     def profile(self) -> ClinicProfile:
         number = phonenumbers.parse(self.phone, None)
@@ -159,6 +185,16 @@ class RetentionSettings(BaseModel):
     # Days after a patient's last message settled (or their treatment last changed)
     # until their phone and email are removed; None keeps them.
     contact_days: int | None = Field(default=None, ge=1, le=36_500)
+
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("must be an international number like +15551234567") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _secret(value: str | None, file: Path | None, name: str) -> str | None:

@@ -4,6 +4,9 @@ The file is a saved Q&A page: each answer is a heading line, the answer text,
 then the clinician line ("Manhattan Dermatologist") directly above a rating
 line ("5.0 out of 5 stars 31 reviews"). An answer is cited by heading and
 clinician together, since two answers may share a heading.
+
+What follows the last answer is the page's own notice (its disclaimer): no
+clinician wrote it, so it is cited as the page's notice, never as an answer.
 """
 
 from __future__ import annotations
@@ -41,6 +44,19 @@ def parse_answers(text: str) -> list[Answer]:
             answers.append(Answer(heading, lines[i - 1], body, heading_index + 1))
         block_start = i + 1
     return answers
+
+
+def parse_notice(text: str) -> str:
+    """The page's notice: the text after the last answer's rating line, folded to one line."""
+    lines = [line.strip() for line in text.splitlines()]
+    last = max((i for i, line in enumerate(lines) if _RATING.match(line)), default=None)
+    if last is None:
+        return ""
+    return " ".join(line for line in lines[last + 1 :] if line)
+
+
+def load_notice(path: Path) -> str:
+    return parse_notice(path.read_text(encoding="utf-8"))
 
 
 def load_answers(path: Path) -> list[Answer]:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from reminders.db.wakeups import Bell, listener_for
 from reminders.dispatch import Dispatcher, DispatchReport
+from reminders.on_call import OnCallSender
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class Worker:
         poll_interval: float,
         bell: Bell | None = None,
         listen: Engine | None = None,
+        on_call: OnCallSender | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.on_call = on_call
         self.poll_interval = poll_interval
         self._bell = bell
         self._unsubscribe: Callable[[], None] | None = None
@@ -60,8 +63,13 @@ class Worker:
         )
 
     def tick(self) -> DispatchReport:
-        """One pass: recover, skip the expired, send what is due, then set the next wake."""
+        """One pass: send the on-call alerts due; recover, skip the expired, send what is
+        due; then set the next wake."""
         with self._tick_lock:
+            # On-call alerts first: a pass through a backlog of messages can take a while,
+            # and an alert may be an emergency.
+            if self.on_call is not None and not self._stopping.is_set():
+                self.on_call.send_due()
             report = self.dispatcher.dispatch_due(stopping=self._stopping.is_set)
             if report.sent or report.failed or report.skipped or report.recovered:
                 log.info(
@@ -74,8 +82,15 @@ class Worker:
                     },
                 )
             if not self._stopping.is_set():
-                self._schedule_wake(self.dispatcher.next_wake())
+                self._schedule_wake(self._next_wake())
             return report
+
+    def _next_wake(self) -> datetime | None:
+        times = [self.dispatcher.next_wake()]
+        if self.on_call is not None:
+            times.append(self.on_call.next_wake())
+        known = [t for t in times if t is not None]
+        return min(known) if known else None
 
     def _schedule_wake(self, at: datetime | None) -> None:
         if at is None or not self._scheduler.running:

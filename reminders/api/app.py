@@ -11,7 +11,16 @@ from reminders.accounts import Accounts
 from reminders.api.deps import ApiContext
 from reminders.api.docs import add_docs
 from reminders.api.errors import ServerErrors, add_error_handlers
-from reminders.api.routes import alerts, desk, health, metrics, policies, treatments, webhooks
+from reminders.api.routes import (
+    alerts,
+    desk,
+    health,
+    metrics,
+    policies,
+    replies,
+    treatments,
+    webhooks,
+)
 from reminders.api.security import BodySizeLimit, TokenBuckets, failure_throttle
 from reminders.bootstrap import App, build_app
 from reminders.settings import load_settings
@@ -38,6 +47,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
         openapi_tags=[
             {"name": "treatments", "description": "Log treatments and follow their messages."},
             {"name": "alerts", "description": "Patients to call; channels waiting on settings."},
+            {"name": "replies", "description": "Patients' replies, flagged ones first."},
             {"name": "policies", "description": "Aftercare policies and plan previews."},
             {"name": "health", "description": "Liveness and readiness."},
         ],
@@ -57,6 +67,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(treatments.router)
     api.include_router(desk.router)
     api.include_router(alerts.router)
+    api.include_router(replies.router)
     api.include_router(policies.router)
     api.include_router(health.router)
     api.include_router(metrics.router)

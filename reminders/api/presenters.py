@@ -5,12 +5,14 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from reminders.api import schemas
-from reminders.db.models import Alert, ChannelProblem, Message, Treatment
+from reminders.db.models import Alert, ChannelProblem, InboundMessage, Message, Treatment
 from reminders.domain import ChannelKind, MessageState, TreatmentStatus
 from reminders.durations import format_duration
 from reminders.planning import Plan, PlannedStep
 from reminders.policies import Citation, Instruction, Policy, step_times
 from reminders.progress import FirstMessage
+from reminders.replies import WAITING
+from reminders.triage import TriagePolicy
 
 
 def treatment_zone(treatment: Treatment, clinic_zone: ZoneInfo) -> ZoneInfo:
@@ -198,4 +200,25 @@ def _instruction(instruction: Instruction) -> schemas.InstructionPublic:
 def _citation(citation: Citation) -> schemas.CitationPublic:
     return schemas.CitationPublic(
         heading=citation.heading, clinician=citation.clinician, quote=citation.quote
+    )
+
+
+def reply_public(reply: InboundMessage, triage: TriagePolicy) -> schemas.ReplyPublic:
+    return schemas.ReplyPublic(
+        id=reply.id,
+        received_at=reply.received_at,
+        kind=reply.kind,
+        triage=reply.triage,
+        flags=reply.flag_ids,
+        flag_labels=triage.labels(reply.flag_ids),
+        body=reply.body,
+        from_phone=reply.from_phone,
+        answer=reply.answer,
+        patient_id=reply.patient_id,
+        patient_name=reply.patient.name if reply.patient else None,
+        treatment_id=reply.treatment_id,
+        open=reply.acknowledged_at is None and reply.triage in WAITING,
+        acknowledged_at=reply.acknowledged_at,
+        acknowledged_by=reply.acknowledged_by,
+        opt_out_confirmed_at=reply.opt_out_confirmed_at,
     )

@@ -150,6 +150,12 @@ class AcknowledgeRequest(_Request):
     )
 
 
+class ConfirmOptOutRequest(_Request):
+    by: Annotated[str, Field(min_length=1, max_length=80), Printable] = Field(
+        description="Who confirmed the patient's request to stop texts."
+    )
+
+
 class AlertPublic(BaseModel):
     id: int
     kind: str = Field(description="needs_call: the service can no longer reach the patient.")
@@ -168,8 +174,43 @@ class ChannelWaitingPublic(BaseModel):
     retry_at: datetime | None
 
 
+class ReplyPublic(BaseModel):
+    id: int
+    received_at: datetime
+    kind: str = Field(description="reply, or the keyword handled: opt_out, opt_in, help.")
+    triage: str | None = Field(
+        description="emergency, clinical, opt_out_request (asked in words to stop texts: "
+        "staff confirm or dismiss) or ordinary; none for a keyword."
+    )
+    flags: list[str] = Field(description="Ids of the red flags the reply matched.")
+    flag_labels: list[str] = Field(description="The same flags, as staff read them.")
+    body: str
+    from_phone: str
+    answer: str | None = Field(description="What the patient was answered at once, if anything.")
+    patient_id: int | None
+    patient_name: str | None
+    treatment_id: int | None = Field(description="The patient's latest treatment.")
+    open: bool = Field(
+        description="Waiting for staff: flagged or a request to stop, unacknowledged."
+    )
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    opt_out_confirmed_at: datetime | None
+
+
+class ReplyPage(BaseModel):
+    items: list[ReplyPublic] = Field(
+        description="Replies waiting for staff first (emergencies, clinical flags, requests "
+        "to stop), then newest first."
+    )
+    open_flagged: int = Field(description="Flagged replies nobody has acknowledged yet.")
+
+
 class AlertPage(BaseModel):
     items: list[AlertPublic] = Field(description="Open alerts, oldest first.")
+    replies: list[ReplyPublic] = Field(
+        description="Flagged replies nobody has acknowledged yet (see /v1/replies)."
+    )
     channels_waiting: list[ChannelWaitingPublic] = Field(
         description="Channels whose provider refused the deployment's settings: their "
         "messages wait, attempts unspent, until the settings are fixed."

@@ -26,6 +26,13 @@ class Outgoing:
     messaging_service_sid: str | None = None
     # How long the provider may still deliver it: after that it is no longer true.
     valid_for: timedelta | None = None
+    # Names a send that is not a patient's message (an on-call alert: "on-call-7") in
+    # the provider's copy, where a message's id would otherwise name it.
+    reference: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.reference or str(self.message_id)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class ConsoleChannel:
         self._lock = threading.Lock()
 
     def send(self, outgoing: Outgoing) -> Receipt:
-        provider_id = f"console-{outgoing.message_id}"
+        provider_id = f"console-{outgoing.label}"
         record = {
             "provider_id": provider_id,
             "message_id": outgoing.message_id,

@@ -53,7 +53,7 @@ class SmtpEmailChannel:
         message["To"] = outgoing.to
         message["Subject"] = outgoing.subject or "Your aftercare"
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = f"<reminders.{outgoing.message_id}@{domain}>"
+        message["Message-ID"] = f"<reminders.{outgoing.label}@{domain}>"
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(outgoing.body)
         return message

@@ -64,6 +64,11 @@ class Clinic(Base):
     # support: a file in config/sources and the sentence in it that sets the length.
     restriction_source: Mapped[str | None] = mapped_column(String(120))
     restriction_quote: Mapped[str | None] = mapped_column(Text)
+    # Who hears of a flagged reply at once (by text, by email, or both), and what
+    # a reply without a flag is answered, if anything.
+    on_call_phone: Mapped[str | None] = mapped_column(String(20))
+    on_call_email: Mapped[str | None] = mapped_column(String(254))
+    reply_auto_answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -258,20 +263,86 @@ class SmsOptOut(Base):
     __table_args__ = (UniqueConstraint("clinic_id", "phone", name="uq_sms_opt_outs_clinic_phone"),)
 
 
+_OPEN_REPLY = text(
+    "acknowledged_at IS NULL AND triage IN ('emergency', 'clinical', 'opt_out_request')"
+)
+
+
 class InboundMessage(Base):
-    """A text a patient sent us: keywords handled, the rest kept for staff."""
+    """A text a patient sent us: keywords handled, the rest triaged and kept for staff."""
 
     __tablename__ = "inbound_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    # The patient's latest treatment when the reply came: what it most likely answers.
+    treatment_id: Mapped[int | None] = mapped_column(ForeignKey("treatments.id"))
     provider_id: Mapped[str | None] = mapped_column(String(80), unique=True)
     from_phone: Mapped[str] = mapped_column(String(20))
     to_sender: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(12))  # opt_out, opt_in, help, reply
+    # A reply's triage (emergency, clinical, opt_out_request, ordinary) and the ids
+    # of the flags it matched, comma-separated; None for keywords.
+    triage: Mapped[str | None] = mapped_column(String(20))
+    flags: Mapped[str | None] = mapped_column(String(200))
+    answer: Mapped[str | None] = mapped_column(Text)  # what the patient was answered
     received_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    # A request in words to stop texts, confirmed by staff (then handled as STOP).
+    opt_out_confirmed_at: Mapped[datetime | None]
+
+    patient: Mapped[Patient | None] = relationship(viewonly=True)
+
+    __table_args__ = (
+        # A clinic's replies waiting for staff: the top of the inbox.
+        Index(
+            "ix_inbound_messages_open_clinic",
+            "clinic_id",
+            "received_at",
+            sqlite_where=_OPEN_REPLY,
+            postgresql_where=_OPEN_REPLY,
+        ),
+    )
+
+    @property
+    def flag_ids(self) -> list[str]:
+        return self.flags.split(",") if self.flags else []
+
+
+class OnCallAlert(Base):
+    """A flagged reply to tell the clinic's on-call contact of, by one channel: written
+    with the reply, claimed and sent by a worker (see reminders.on_call)."""
+
+    __tablename__ = "on_call_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    to: Mapped[str] = mapped_column(String(254))  # the on-call phone or email when written
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12))  # pending, sending, sent, failed
+    send_after: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(80))
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        # One alert per reply and channel: a retried webhook cannot add a second.
+        UniqueConstraint("inbound_id", "channel", name="uq_on_call_alerts_inbound_channel"),
+        Index("ix_on_call_alerts_pending_send_after", "send_after", **_where("pending")),
+        Index("ix_on_call_alerts_sending_lease_until", "lease_until", **_where("sending")),
+    )
 
 
 class Alert(Base):

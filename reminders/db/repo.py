@@ -556,6 +556,23 @@ def patients_with_phone(session: Session, *, clinic_id: int, phone: str) -> Sequ
     ).all()
 
 
+def latest_treatment_id(session: Session, *, patient_id: int) -> int | None:
+    """The patient's most recent treatment: what a reply most likely answers."""
+    return session.scalar(
+        select(Treatment.id)
+        .where(Treatment.patient_id == patient_id)
+        .order_by(Treatment.performed_at.desc(), Treatment.id.desc())
+        .limit(1)
+    )
+
+
+def inbound_answer(session: Session, *, provider_id: str) -> str | None:
+    """What an inbound text already stored was answered."""
+    return session.scalar(
+        select(InboundMessage.answer).where(InboundMessage.provider_id == provider_id)
+    )
+
+
 def add_inbound(session: Session, inbound: InboundMessage) -> bool:
     """Store an inbound text once: a webhook retried by the provider is a no-op."""
     if inbound.provider_id and session.scalar(

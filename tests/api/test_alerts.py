@@ -21,16 +21,20 @@ PHONE = "+12125550199"
 
 
 def stop_texts(app: App) -> None:
-    ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes).inbound_text(
-        from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1"
-    )
+    ProviderReports(
+        sessions=app.sessions, clock=app.clock, reroutes=app.reroutes, triage=app.triage
+    ).inbound_text(from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1")
 
 
 def test_a_patient_the_service_cannot_reach_is_listed_until_acknowledged(
     app: App, client_a: TestClient, log_a: Callable[..., dict[str, Any]]
 ) -> None:
     treatment = log_a()
-    assert client_a.get("/v1/alerts").json() == {"items": [], "channels_waiting": []}
+    assert client_a.get("/v1/alerts").json() == {
+        "items": [],
+        "replies": [],
+        "channels_waiting": [],
+    }
     stop_texts(app)
 
     [alert] = client_a.get("/v1/alerts").json()["items"]

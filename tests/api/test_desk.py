@@ -87,9 +87,9 @@ def undelivered(app: App, channel: RecordingChannel) -> int:
     """Send what is due, and report the first text undelivered (a wrong number)."""
     dispatcher(app, channel).dispatch_due()
     first = channel.sent_ids()[0]
-    ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes).delivery_status(
-        provider_id=f"rec-{first}-1", status="undelivered", error_code="30005"
-    )
+    ProviderReports(
+        sessions=app.sessions, clock=app.clock, reroutes=app.reroutes, triage=app.triage
+    ).delivery_status(provider_id=f"rec-{first}-1", status="undelivered", error_code="30005")
     return first
 
 

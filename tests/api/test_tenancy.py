@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from reminders.bootstrap import App
 from tests.api import TestClient, as_read_back, treatment_body
 
 MISSING_ID = 999_999
@@ -51,6 +52,45 @@ def test_another_clinics_treatment_is_404_like_a_missing_one(
     assert response.status_code == 404
     assert response.content == missing.content
     assert response.headers["content-type"] == missing.headers["content-type"]
+
+
+@pytest.fixture
+def b_reply(app: App, client_b: TestClient) -> int:
+    """A flagged reply of clinic B's (its own row, though both clinics share the sender)."""
+    app.reports.inbound_text(
+        from_phone="+12125550199", to_sender="+12125550100", body="swelling", provider_id="SM1"
+    )
+    [reply] = client_b.get("/v1/replies").json()["items"]
+    assert reply["body"] == "swelling"
+    return int(reply["id"])
+
+
+REPLY_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/replies/{id}/acknowledge", {"by": "Mallory"}),
+    ("/v1/replies/{id}/confirm-opt-out", {"by": "Mallory"}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), REPLY_REQUESTS, ids=["acknowledge", "confirm_opt_out"])
+def test_another_clinics_reply_is_404_like_a_missing_one_and_unchanged(
+    client_a: TestClient, client_b: TestClient, b_reply: int, path: str, body: dict[str, Any]
+) -> None:
+    before = client_b.get("/v1/replies").json()
+    missing = client_a.post(path.format(id=MISSING_ID), json=body)
+
+    response = client_a.post(path.format(id=b_reply), json=body)
+
+    assert response.status_code == 404
+    assert response.content == missing.content
+    assert client_b.get("/v1/replies").json() == before
+
+
+def test_listing_replies_never_shows_another_clinics(
+    client_a: TestClient, client_b: TestClient, b_reply: int
+) -> None:
+    mine = client_a.get("/v1/replies").json()["items"]
+    assert b_reply not in [r["id"] for r in mine]
+    assert [r["id"] for r in client_b.get("/v1/replies").json()["items"]] == [b_reply]
 
 
 def test_other_clinics_data_is_unchanged_after_a_foreign_clinic_tries(

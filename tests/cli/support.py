@@ -13,7 +13,7 @@ FROZEN = "2026-11-27T19:00:00Z"  # 2:00 PM in New York
 
 # A refusal's first line: `error: <field>: <message>`, or for an id that names nothing,
 # `error: treatment 12 not found`.
-REFUSAL = re.compile(r"error: (\S+: \S|(treatment|alert) -?\d+ not found)")
+REFUSAL = re.compile(r"error: (\S+: \S|(treatment|alert|reply) -?\d+ not found)")
 
 
 def invoke(*args: str, input: str | None = None) -> Result:

@@ -56,7 +56,10 @@ def stored(any_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store
 
 def _stop_texts(application: App) -> None:
     ProviderReports(
-        sessions=application.sessions, clock=application.clock, reroutes=application.reroutes
+        sessions=application.sessions,
+        clock=application.clock,
+        reroutes=application.reroutes,
+        triage=application.triage,
     ).inbound_text(from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1")
 
 

@@ -35,6 +35,7 @@ def clinic(any_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
             sessions=application.sessions,
             clock=application.clock,
             reroutes=application.reroutes,
+            triage=application.triage,
         ).inbound_text(from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1")
         Accounts(sessions=application.sessions, clock=application.clock).create_key(
             "default", label="front desk"
@@ -88,6 +89,8 @@ def test_failures_prints_the_api_alerts_with_each_patient(clinic: App) -> None:
 
     assert set(failures) == {
         "items",
+        "replies",
+        "on_call",
         "channels_waiting",
         "delivery_problems",
         "delivery_problems_since",
@@ -98,6 +101,7 @@ def test_failures_prints_the_api_alerts_with_each_patient(clinic: App) -> None:
     assert alert["acknowledged_at"] is None
     assert alert["detail"].startswith("the patient opted out of texts (STOP)")
     assert alert["patient"] == {"id": 1, "name": "Jane Doe", "phone": PHONE, "email": None}
+    assert failures["replies"] == []
     assert failures["channels_waiting"] == []
     assert failures["delivery_problems"] == []
     assert failures["delivery_problems_since"] == "2026-11-25T19:00:00Z"

@@ -72,7 +72,10 @@ def wrong_number_worker(service: App) -> Iterator[RecordingChannel]:
     """Every text is reported undelivered, as a carrier does for a number it does not know."""
     channel = RecordingChannel()
     reports = ProviderReports(
-        sessions=service.sessions, clock=service.clock, reroutes=service.reroutes
+        sessions=service.sessions,
+        clock=service.clock,
+        reroutes=service.reroutes,
+        triage=service.triage,
     )
     reported: set[int] = set()
 

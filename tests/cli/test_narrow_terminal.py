@@ -52,6 +52,7 @@ def clinic(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[lis
             sessions=application.sessions,
             clock=application.clock,
             reroutes=application.reroutes,
+            triage=application.triage,
         ).inbound_text(from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1")
         _undelivered(application, treatment_id=2)
         yield _rows(application)

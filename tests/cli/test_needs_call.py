@@ -33,7 +33,10 @@ def service_app(env: dict[str, str], tmp_path: Path) -> Iterator[App]:
 def stop_texts(application: App) -> None:
     """The patient texts STOP to the clinic's sender."""
     ProviderReports(
-        sessions=application.sessions, clock=application.clock, reroutes=application.reroutes
+        sessions=application.sessions,
+        clock=application.clock,
+        reroutes=application.reroutes,
+        triage=application.triage,
     ).inbound_text(from_phone=PHONE, to_sender="+12125550100", body="STOP", provider_id="SM1")
 
 

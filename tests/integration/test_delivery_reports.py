@@ -26,7 +26,9 @@ ApplyStatus = Callable[[Session, Message, str, str | None, datetime], bool]
 
 
 def reports(app: App) -> ProviderReports:
-    return ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes)
+    return ProviderReports(
+        sessions=app.sessions, clock=app.clock, reroutes=app.reroutes, triage=app.triage
+    )
 
 
 @pytest.fixture

@@ -91,7 +91,9 @@ def test_waiting_follows_the_first_text_to_delivered(app: App, channel: Recordin
     treatment = log(app)
     time = FakeTime()
     worker = dispatcher(app, channel)
-    reports = ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes)
+    reports = ProviderReports(
+        sessions=app.sessions, clock=app.clock, reroutes=app.reroutes, triage=app.triage
+    )
 
     def delivered() -> None:
         reports.delivery_status(
@@ -128,9 +130,9 @@ def test_an_undelivered_text_is_moved_to_email_with_the_address_the_desk_gives(
     treatment = log(app)
     dispatcher(app, channel).dispatch_due()
     first_text = channel.sent_ids()[0]
-    ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes).delivery_status(
-        provider_id=f"rec-{first_text}-1", status="undelivered", error_code="30005"
-    )
+    ProviderReports(
+        sessions=app.sessions, clock=app.clock, reroutes=app.reroutes, triage=app.triage
+    ).delivery_status(provider_id=f"rec-{first_text}-1", status="undelivered", error_code="30005")
     first = app.desk.first_message(app.clinic.id, treatment.id)
     assert first is not None
     assert (first.stage, first.problem, first.email_instead) == (Stage.UNDELIVERED, True, True)

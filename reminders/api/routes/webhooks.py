@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from reminders import metrics
 from reminders.api.deps import ApiContext, ContextDep
 from reminders.inbound import ProviderReports
 
@@ -36,6 +37,7 @@ async def signed_form(request: Request, ctx: ContextDep) -> FormData:
         url += "?" + request.url.query
     if not RequestValidator(token).validate(url, form, signature):
         log.warning("webhook refused: bad signature")
+        metrics.WEBHOOKS.labels(request.url.path.rsplit("/", 1)[-1], "bad_signature").inc()
         raise HTTPException(403, "forbidden")
     return form
 
@@ -44,9 +46,7 @@ SignedForm = Annotated[FormData, Depends(signed_form)]
 
 
 def _reports(ctx: ApiContext) -> ProviderReports:
-    return ProviderReports(
-        sessions=ctx.app.sessions, clock=ctx.app.clock, reroutes=ctx.app.reroutes
-    )
+    return ctx.app.reports
 
 
 def _field(form: FormData, name: str) -> str:
@@ -57,23 +57,26 @@ def _field(form: FormData, name: str) -> str:
 @router.post("/status")
 def delivery_status(form: SignedForm, ctx: ContextDep) -> Response:
     """A message's delivery status changed at Twilio (queued, sent, delivered, failed...)."""
-    _reports(ctx).delivery_status(
+    outcome = _reports(ctx).delivery_status(
         provider_id=_field(form, "MessageSid"),
         status=_field(form, "MessageStatus").lower(),
         error_code=_field(form, "ErrorCode") or None,
     )
+    metrics.WEBHOOKS.labels("status", outcome.value).inc()
     return Response(status_code=204)
 
 
 @router.post("/inbound")
 def inbound_text(form: SignedForm, ctx: ContextDep) -> Response:
-    """A patient texted us: STOP/START/HELP are handled, other replies kept for staff."""
+    """A patient texted us: STOP/START/HELP are handled; other replies are triaged, kept
+    for staff and, if flagged, answered with the clinic's phone and sent to on-call."""
     result = _reports(ctx).inbound_text(
         from_phone=_field(form, "From"),
         to_sender=_field(form, "To"),
         body=_field(form, "Body"),
         provider_id=_field(form, "MessageSid") or None,
     )
+    metrics.WEBHOOKS.labels("inbound", "answered" if result.reply else "kept").inc()
     twiml = MessagingResponse()
     if result.reply:
         twiml.message(result.reply)
