@@ -11,7 +11,7 @@ from reminders.api.deps import ApiContext
 from reminders.staff import StaffAccounts
 from reminders.web.context import WebContext
 from reminders.web.pages import SECURITY_HEADERS, STATIC, STATIC_URL, templates
-from reminders.web.routes import session, today
+from reminders.web.routes import changes, new_treatment, session, timeline, today
 
 
 class _StaticFiles(StaticFiles):
@@ -40,3 +40,7 @@ def add_web(api: FastAPI, context: ApiContext) -> None:
     api.mount(STATIC_URL, _StaticFiles(directory=STATIC), name="web-static")
     api.include_router(session.router)
     api.include_router(today.router)
+    # Before the timeline's: `/treatments/new` is not a treatment id.
+    api.include_router(new_treatment.router)
+    api.include_router(timeline.router)
+    api.include_router(changes.router)

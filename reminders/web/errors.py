@@ -29,7 +29,7 @@ TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "Not allowed",
-    409: "That clashes with an earlier request",
+    409: "That cannot be done now",
     422: "Something in the form needs changing",
     429: "Too many attempts",
     500: "Something went wrong",
@@ -54,7 +54,8 @@ def error_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InputError):
         return error_page(request, 422, detail=f"{exc.field}: {exc.message}")
     if isinstance(exc, ConflictError):
-        return error_page(request, 409)
+        # Its message says what clashed ("the treatment is cancelled..."), in the desk's words.
+        return error_page(request, 409, detail=_sentence(str(exc)))
     if isinstance(exc, OperationalError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
@@ -101,6 +102,10 @@ def error_page(
         status_code=status_code,
         headers=headers,
     )
+
+
+def _sentence(text: str) -> str:
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else text
 
 
 def _route(request: Request) -> str:

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import Response
 
+from reminders.web.presenters import staff_time
+
 STATIC = Path(__file__).parent / "static"
 STATIC_URL = "/static/web"
 
@@ -51,6 +53,7 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = _static_url
+    env.filters["staff_time"] = staff_time
     return env
 
 
