@@ -170,14 +170,24 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page in a context of its own (no cookies), at a 1024 px wide window."""
+def _fresh_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1024, "height": 768})
     context.set_default_timeout(TIMEOUT_MS)
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page in a context of its own (no cookies), at a 1024 px wide window."""
+    yield from _fresh_page(browser)
+
+
+@pytest.fixture
+def other_page(browser: Browser) -> Iterator[Page]:
+    """A second person's page: another context, sharing no cookies with `page`."""
+    yield from _fresh_page(browser)
 
 
 @pytest.fixture

@@ -50,14 +50,14 @@ def email_instead(
     web: WebDep,
     staff: CsrfDep,
     treatment_id: TreatmentId,
-    email: Annotated[str, Form(max_length=320)] = "",
+    email_instead: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
     """Stop texting the patient: their texts go by email from now (to `email` if given)."""
     try:
         web.app.desk.email_instead(
             staff.clinic_id,
             treatment_id,
-            email=email.strip() or None,
+            email=email_instead.strip() or None,
             why=EMAIL_INSTEAD_WHY,
             field="email_instead",
         )
