@@ -23,6 +23,7 @@ from reminders.patients import PatientInput
 LONGEST_FIELD = 2000
 # `<input type="datetime-local">`'s value: the clinic's wall time, to the minute.
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+MINUTE = timedelta(minutes=1)
 
 # The service's field names, as the forms' inputs are named.
 INPUTS = {
@@ -122,6 +123,11 @@ class TreatmentForm(Form):
         """The treatment to log: consent to texts is given now, when ticked; a time
         without an offset is the clinic's wall time; an empty time is now."""
         when = self.performed_at.strip()
+        performed_at = parse_when(when, zone=zone, field="at") if when else None
+        if performed_at is not None and timedelta(0) <= now - performed_at < MINUTE:
+            # The form shows now to the minute: that minute, sent as it was, means now,
+            # not up to 59 seconds before (which texts would read as "3 hours and 59 minutes").
+            performed_at = None
         return TreatmentInput(
             patient=PatientInput(
                 name=self.name,
@@ -131,7 +137,7 @@ class TreatmentForm(Form):
                 sms_consent_at=now if self.sms_consent else None,
             ),
             treatment_type=self.treatment_type,
-            performed_at=parse_when(when, zone=zone, field="at") if when else None,
+            performed_at=performed_at,
             restriction=_length(self.restriction, "restriction"),
             restriction_reason=_optional(self.restriction_reason),
         )

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,10 +115,10 @@ class Site:
             client.close()
 
 
-@pytest.fixture
-def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
+@contextmanager
+def running_site(tmp_path: Path, database_url: str) -> Iterator[Site]:
     """The API with its web page on a free loopback port, and a worker sending through the
-    console channel (`<data dir>/outbox.log`)."""
+    console channel (`<data dir>/outbox.log`), until the block ends."""
     settings = make_settings(tmp_path, database_url)
     clock = ShiftedClock()
     application = build_app(settings, clock=clock)
@@ -140,6 +141,13 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
         worker.stop()
         application.close()
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
+    """The running site (see `running_site`), on each test database."""
+    with running_site(tmp_path, database_url) as running:
+        yield running
 
 
 def _staff(application: App, settings: Settings) -> StaffAccounts:
