@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck check-policies bench bench-api clean
+.PHONY: run test check lint typecheck check-policies bench bench-api screenshots clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(INSTALLED)
 
 bench-api: $(INSTALLED)
 	$(BIN)/python -m bench.api_load
+
+## The web pages' screenshots in docs/screenshots/ (Chromium at /usr/bin/chromium).
+screenshots: $(INSTALLED)
+	$(BIN)/python -m tests.browser.screenshots
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

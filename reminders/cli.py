@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from reminders.bootstrap import App
     from reminders.planning import PlannedStep
     from reminders.settings import ClinicSettings
+    from reminders.staff import StaffAccounts
     from reminders.worker import Worker
 
 # Ids are 32-bit in the schema: larger ones cannot exist and must not reach the database.
@@ -121,6 +122,7 @@ app = _group("Post-treatment aftercare reminders.", cls=_Commands)
 policies_app = _group("Aftercare policies.")
 clinic_app = _group("Clinics in this deployment.")
 apikey_app = _group("API keys (one clinic each).")
+staff_app = _group("Staff accounts for the web page.")
 db_app = _group("Database schema.")
 app.add_typer(policies_app, name="policies")
 app.add_typer(db_app, name="db")
@@ -133,6 +135,7 @@ replies_app = typer.Typer(
     help="Patients' replies: flagged ones first, until staff acknowledge them.",
 )
 app.add_typer(replies_app, name="replies")
+app.add_typer(staff_app, name="staff")
 
 
 def out() -> Console:
@@ -1033,6 +1036,92 @@ def apikey_list(
             _print_json(views.keys_document(keys))
             return
         out().print(views.keys_table(keys))
+
+
+Username = Annotated[str, typer.Argument(help="The username (an email address or a short name).")]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of stdin (for scripts)."
+    ),
+]
+
+
+@staff_app.command("add")
+def staff_add(
+    username: Username,
+    clinic: Annotated[str, typer.Option(help="The clinic's slug.")],
+    name: Annotated[str, typer.Option(help='The name the page shows, e.g. "Ann Lee".')],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a staff account for the web page; the password is asked twice, never echoed."""
+    with _app() as application:
+        staff = _staff(application)
+        staff.check_new(_slug(clinic), username)
+        password = _new_password(password_stdin)
+        staff_id = staff.add(_slug(clinic), username, display_name=name, password=password)
+        _say(f"Staff account {username!r} added for clinic {clinic!r} (id {staff_id}).")
+
+
+@staff_app.command("list")
+def staff_list(
+    clinic: Annotated[str | None, typer.Option(help="Only this clinic's accounts.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Staff accounts: usernames, names, whether disabled or locked; never passwords."""
+    with _app() as application:
+        accounts = _staff(application).accounts(_slug(clinic) if clinic is not None else None)
+        if as_json:
+            _print_json(views.staff_document(accounts))
+            return
+        out().print(views.staff_table(accounts))
+
+
+@staff_app.command("disable")
+def staff_disable(username: Username) -> None:
+    """Refuse the account's sign-ins, and sign it out everywhere at once."""
+    with _app() as application:
+        _staff(application).disable(username)
+        _say(f"Staff account {username!r} disabled; its sessions have ended.")
+
+
+@staff_app.command("enable")
+def staff_enable(username: Username) -> None:
+    """Allow the account to sign in again, lifting any lock-out."""
+    with _app() as application:
+        _staff(application).enable(username)
+        _say(f"Staff account {username!r} enabled.")
+
+
+@staff_app.command("password")
+def staff_password(username: Username, password_stdin: PasswordStdin = False) -> None:
+    """Set a new password (asked twice); the account's sessions end."""
+    with _app() as application:
+        staff = _staff(application)
+        staff.set_password(username, _new_password(password_stdin))
+        _say(f"Password changed for {username!r}; its sessions have ended.")
+
+
+def _new_password(from_stdin: bool) -> str:
+    """A password from stdin's first line, or asked twice at the terminal, unechoed."""
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise InputError("password", "no terminal to ask at: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise InputError("password", "the two entries differ")
+    return first
+
+
+def _staff(application: App) -> StaffAccounts:
+    from reminders.staff import StaffAccounts
+
+    return StaffAccounts(
+        sessions=application.sessions, clock=application.clock, settings=application.settings.web
+    )
 
 
 def _slug(text: str) -> str:

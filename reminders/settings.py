@@ -197,6 +197,21 @@ def _e164(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+class WebSettings(BaseModel):
+    """The front desk's web page, served by the API process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # A session ends after this long without a request, and in any case this long
+    # after sign-in: a front desk computer left signed in overnight is signed out.
+    session_idle_hours: float = Field(default=12, gt=0, le=24 * 7)
+    session_max_days: float = Field(default=7, gt=0, le=90)
+    # Consecutive wrong passwords that lock an account, and for how long.
+    lockout_attempts: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: float = Field(default=15, gt=0, le=24 * 60)
+
+
 def _secret(value: str | None, file: Path | None, name: str) -> str | None:
     """A secret given directly or, for container secrets, as a file holding it."""
     if value:
@@ -290,6 +305,7 @@ class Settings(BaseSettings):
     clinic: ClinicSettings
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    web: WebSettings = WebSettings()
     twilio: TwilioSettings = TwilioSettings()
     smtp: SmtpSettings = SmtpSettings()
     retention: RetentionSettings = RetentionSettings()

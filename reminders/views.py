@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from reminders.planning import Plan, PlannedStep
     from reminders.policies import Citation, Policy, Problem
     from reminders.sms_budget import SmsReport
+    from reminders.staff import StaffRow
 
 STATE_STYLE = {
     "pending": "cyan",
@@ -529,6 +530,32 @@ def keys_table(keys: Sequence[ApiKey]) -> Table:
     return table
 
 
+def staff_table(accounts: Sequence[StaffRow]) -> Table:
+    table = Table(title="staff accounts")
+    _fixed(table, "id", "clinic")
+    _folding(table, "username", "name")
+    _fixed(table, "state", "last sign-in")
+    for a in accounts:
+        _row(
+            table,
+            str(a.id),
+            a.clinic_slug,
+            a.username,
+            a.display_name,
+            _staff_state(a),
+            f"{a.last_sign_in_at:%Y-%m-%d %H:%M} UTC" if a.last_sign_in_at else "-",
+        )
+    return table
+
+
+def _staff_state(account: StaffRow) -> str:
+    if account.disabled_at:
+        return "disabled"
+    if account.locked_until:
+        return f"locked until {account.locked_until:%H:%M} UTC"
+    return "active"
+
+
 # -- who to call ---------------------------------------------------------------------------
 
 FAILURES_WIDE_FROM = 130  # columns: below this, `failures` puts the patient in one cell
@@ -767,5 +794,24 @@ def keys_document(keys: Sequence[ApiKey]) -> Document:
                 "revoked_at": k.revoked_at,
             }
             for k in keys
+        ]
+    }
+
+
+def staff_document(accounts: Sequence[StaffRow]) -> Document:
+    """Usernames, names and states; never a password hash."""
+    return {
+        "items": [
+            {
+                "id": a.id,
+                "clinic": a.clinic_slug,
+                "username": a.username,
+                "display_name": a.display_name,
+                "created_at": a.created_at,
+                "disabled_at": a.disabled_at,
+                "locked_until": a.locked_until,
+                "last_sign_in_at": a.last_sign_in_at,
+            }
+            for a in accounts
         ]
     }

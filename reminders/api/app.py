@@ -24,6 +24,7 @@ from reminders.api.routes import (
 from reminders.api.security import BodySizeLimit, TokenBuckets, failure_throttle
 from reminders.bootstrap import App, build_app
 from reminders.settings import load_settings
+from reminders.web.app import add_web
 
 DESCRIPTION = """
 Log treatments and follow their aftercare messages.
@@ -74,6 +75,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(webhooks.router)
     add_docs(api)
     add_error_handlers(api)
+    add_web(api, api.state.context)
     return api
 
 

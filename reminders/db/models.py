@@ -400,3 +400,44 @@ class ChannelProblem(Base):
     since: Mapped[datetime]
     retry_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class StaffAccount(Base):
+    """A person at a clinic's front desk who signs in to the web page.
+
+    `username` is kept case-folded, so `Ann@Example.org` and `ann@example.org` are one
+    account; only an argon2id hash of the password is kept.
+    """
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    username: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+    # Wrong passwords since the last sign-in (or the last lock-out).
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A web session, found by a SHA-256 of the cookie's random token (never the token).
+
+    A row without `staff_id` is a sign-in form's session: it carries the form's CSRF
+    token until the person signs in, when it is replaced by a new row.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    # The earlier of the idle timeout from `last_seen_at` and the absolute one.
+    expires_at: Mapped[datetime] = mapped_column(index=True)

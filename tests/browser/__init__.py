@@ -1,0 +1,1 @@
+"""The web page in a real browser (Chromium), against a real server and database."""
