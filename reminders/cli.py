@@ -1104,16 +1104,12 @@ def staff_password(username: Username, password_stdin: PasswordStdin = False) ->
 
 def _new_password(from_stdin: bool) -> str:
     """A password from stdin's first line, or asked twice at the terminal, unechoed."""
-    import getpass
-
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise InputError("password", "no terminal to ask at: use --password-stdin")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Password again: ") != first:
+    first = typer.prompt("Password", hide_input=True)
+    if typer.prompt("Password again", hide_input=True) != first:
         raise InputError("password", "the two entries differ")
-    return first
+    return str(first)
 
 
 def _staff(application: App) -> StaffAccounts:

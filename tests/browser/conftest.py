@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from reminders.api.app import create_app
 from reminders.api.server import server_config
@@ -179,11 +179,27 @@ def browser() -> Iterator[Browser]:
 
 
 def _fresh_page(browser: Browser) -> Iterator[Page]:
+    """A fresh page in a context of its own (no cookies), at a 1024 px wide window.
+
+    The test fails if the page reports a script error or anything the Content-Security-
+    Policy refused (an inline script or style): such a page may look right in a test and
+    still be broken."""
     context = browser.new_context(viewport={"width": 1024, "height": 768})
     context.set_default_timeout(TIMEOUT_MS)
     opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    opened.on("console", lambda message: problems.extend(_console_problem(message)))
     yield opened
     context.close()
+    assert problems == []
+
+
+def _console_problem(message: ConsoleMessage) -> list[str]:
+    # A 4xx page (a refused sign-in is a 400) is reported as a failed load: not a problem.
+    if message.type != "error" or message.text.startswith("Failed to load resource"):
+        return []
+    return [f"console: {message.text}"]
 
 
 @pytest.fixture

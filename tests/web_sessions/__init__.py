@@ -1,0 +1,1 @@
+"""The web page over HTTP (FastAPI's test client): sessions, cookies, CSRF, errors."""
