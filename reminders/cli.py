@@ -348,6 +348,7 @@ def log_treatment(
     ] = 60,
 ) -> None:
     """Log a treatment and plan its aftercare messages."""
+    from reminders.actors import cli_actor
     from reminders.inputs import parse_length, parse_zone
     from reminders.intake import TreatmentInput
     from reminders.patients import PatientInput
@@ -366,6 +367,7 @@ def log_treatment(
             performed_at=_when(at, tz, application),
             restriction=parse_length(restriction, field="restriction") if restriction else None,
             restriction_reason=restriction_reason,
+            logged_by=cli_actor(),
         )
         logged = application.service.log_treatment(application.clinic.id, request)
         _say(f"Logged treatment {logged.id}.")

@@ -43,6 +43,8 @@ class TreatmentInput:
     # This patient's own restriction length, with staff's reason; None: the clinic's.
     restriction: timedelta | None = None
     restriction_reason: str | None = None
+    # Who logged it, as recorded on the treatment: `cli:<os user>`, `apikey:<label>`.
+    logged_by: str | None = None
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Checked:
     performed_at: datetime
     contact: PatientInput
     restriction: Restriction
+    logged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def check(
         policy, clinic_row, request.restriction, request.restriction_reason
     )
     contact = checked_contact(request.patient, region=clinic_row.region)
-    return Checked(policy, performed_at, contact, restriction)
+    return Checked(policy, performed_at, contact, restriction, request.logged_by)
 
 
 def checked_restriction(
@@ -187,6 +190,7 @@ def treatment_fields(clinic: Clinic, request: Checked, plan: Plan, now: datetime
         "restriction": format_duration(restriction.length),
         "restriction_reason": restriction.reason,
         "restriction_source": restriction.source,
+        "logged_by": request.logged_by,
         "created_at": now,
         "updated_at": now,
     }
