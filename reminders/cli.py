@@ -378,6 +378,46 @@ def log_treatment(
                 raise typer.Exit(int(outcome))
 
 
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="A CSV export: one treatment a row, a header.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and report; store nothing.")
+    ] = False,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Log the good rows; report the others.")
+    ] = False,
+    ignore_unknown_columns: Annotated[
+        bool, typer.Option("--ignore-unknown-columns", help="Skip columns no field matches.")
+    ] = False,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", metavar="COLUMN=FIELD", help="Read a column as a field."),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="A progress bar even when not at a terminal.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a day's treatments from a CSV file. All or nothing unless --skip-bad-rows;
+    rows already imported are not logged again. Exit 1 if any row has a problem."""
+    from reminders.import_cli import run_import
+
+    with _app() as application:
+        report = run_import(
+            application,
+            file,
+            mapping=mapping or [],
+            ignore_unknown=ignore_unknown_columns,
+            dry_run=dry_run,
+            skip_bad_rows=skip_bad_rows,
+            progress=progress or out().is_terminal,
+            as_json=as_json,
+        )
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def _follow_first_message(application: App, treatment_id: int, seconds: float) -> int:
     from reminders.desk_terminal import EmailOffer, watch
 

@@ -336,3 +336,18 @@ class at_index:
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         if isinstance(exc, InputError):
             raise InputError(f"[{self.index}].{exc.field}", exc.message) from exc
+
+
+def unreachable(
+    connection: Connection, clinic_id: int, checked: Sequence[Checked], now: datetime
+) -> dict[int, InputError]:
+    """The requests whose patient, matched as `write` would match them, no channel may
+    reach, by index: what `write` would refuse, found without writing."""
+    patients = _patients(connection, clinic_id, [c.contact for c in checked], now)
+    problems: dict[int, InputError] = {}
+    for index, patient in enumerate(patients):
+        try:
+            reachable_profile(patient)
+        except InputError as exc:
+            problems[index] = exc
+    return problems
