@@ -48,7 +48,7 @@ from reminders.service import ReminderService
 ALIASES: dict[str, tuple[str, ...]] = {
     "patient": ("patient", "patient_name", "name"),
     "phone": ("phone", "mobile", "cell"),
-    "email": ("email",),
+    "email": ("email", "e_mail"),
     "sms_consent": ("sms_consent",),
     "channel": ("channel",),
     "treatment": ("treatment", "treatment_type", "procedure"),
