@@ -214,7 +214,13 @@ class RowContext:
 
 
 def parse_row(row: Row, ctx: RowContext) -> Parsed | list[Problem]:
-    """The row checked, with its key; or every problem found in it."""
+    """The row checked, with its key; or every problem found in it.
+
+    The fields that need reading from text are read first; then intake checks the
+    request as it checks any treatment. Only a row it refuses has its contact and
+    treatment checked field by field too, so that each of its problems is reported:
+    phone numbers, the costliest check, are read once for a good row.
+    """
     problems: list[Problem] = []
 
     def checked(name: str, parse: Callable[[str], object], *, required: bool = False) -> object:
@@ -231,42 +237,46 @@ def parse_row(row: Row, ctx: RowContext) -> Parsed | list[Problem]:
 
     if row.extra:
         problems.append(Problem(row.line, "columns", "more cells than the header has columns"))
-    name = checked(
-        "patient", lambda t: clean_text(t, field="patient", longest=MAX_NAME), required=True
-    )
-    # Each field on its own first, so a row's every problem is reported; intake then
-    # checks the request as a whole (and the contact again, as for any treatment).
-    checked("phone", lambda t: parse_mobile(t, region=ctx.clinic.region))
-    checked("email", parse_email)
+    name = checked("patient", lambda t: t, required=True)
     consent = checked("sms_consent", lambda t: _consent(t, ctx))
     channel = checked("channel", _channel)
-    checked("treatment", lambda t: ctx.service.policy(t, field="treatment"), required=True)
     performed_at = checked("performed_at", lambda t: _performed_at(t, ctx), required=True)
     restriction = checked("restriction", lambda t: parse_length(t, field="restriction"))
     external_id = checked(
         "external_id", lambda t: clean_text(t, field="external_id", longest=MAX_EXTERNAL_ID)
     )
-    if problems:
-        return problems
-    request = intake.TreatmentInput(
-        patient=PatientInput(
-            name=str(name),
-            phone=row.values.get("phone") or None,
-            email=row.values.get("email") or None,
-            preferred_channel=channel,  # type: ignore[arg-type]
-            sms_consent_at=consent,  # type: ignore[arg-type]
-        ),
-        treatment_type=row.values["treatment"],
-        performed_at=performed_at,  # type: ignore[arg-type]
-        restriction=restriction,  # type: ignore[arg-type]
-        restriction_reason=row.values.get("restriction_reason") or None,
-        logged_by=ctx.logged_by,
-    )
-    try:
-        result = intake.check(ctx.service.policies, ctx.clinic, request, ctx.now)
-    except InputError as exc:
-        return [Problem(row.line, _file_field(exc.field), exc.message)]
-    return Parsed(row.line, _key(result, external_id), result)
+    refusal = None
+    if not problems and row.values["treatment"]:
+        request = intake.TreatmentInput(
+            patient=PatientInput(
+                name=str(name),
+                phone=row.values.get("phone") or None,
+                email=row.values.get("email") or None,
+                preferred_channel=channel,  # type: ignore[arg-type]
+                sms_consent_at=consent,  # type: ignore[arg-type]
+            ),
+            treatment_type=row.values["treatment"],
+            performed_at=performed_at,  # type: ignore[arg-type]
+            restriction=restriction,  # type: ignore[arg-type]
+            restriction_reason=row.values.get("restriction_reason") or None,
+            logged_by=ctx.logged_by,
+        )
+        try:
+            result = intake.check(ctx.service.policies, ctx.clinic, request, ctx.now)
+            return Parsed(row.line, _key(result, external_id), result)
+        except InputError as exc:
+            refusal = Problem(row.line, _file_field(exc.field), exc.message)
+    if name:
+        checked("patient", lambda t: clean_text(t, field="patient", longest=MAX_NAME))
+    checked("phone", lambda t: parse_mobile(t, region=ctx.clinic.region))
+    checked("email", parse_email)
+    checked("treatment", lambda t: ctx.service.policy(t, field="treatment"), required=True)
+    if refusal is not None and refusal not in problems:
+        problems.append(refusal)  # a rule across fields (a phone needed for texts...)
+    return sorted(problems, key=lambda problem: _ORDER.get(problem.field, len(_ORDER)))
+
+
+_ORDER = {name: index for index, name in enumerate(("columns", *FIELDS))}
 
 
 def _file_field(service_field: str) -> str:

@@ -256,7 +256,9 @@ class ImportKey(Base):
     treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"))
     created_at: Mapped[datetime]
 
-    __table_args__ = (UniqueConstraint("clinic_id", "key", name="uq_import_keys_clinic_key"),)
+    # The key leads: a look-up by a file's keys then reads the index by key, even where the
+    # planner's statistics still take the table (just filled by an import) for empty.
+    __table_args__ = (UniqueConstraint("key", "clinic_id", name="uq_import_keys_key_clinic"),)
 
 
 class SmsOptOut(Base):

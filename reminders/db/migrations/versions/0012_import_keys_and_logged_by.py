@@ -31,7 +31,7 @@ def upgrade() -> None:
             ["treatment_id"], ["treatments.id"], name=op.f("fk_import_keys_treatment_id_treatments")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_keys")),
-        sa.UniqueConstraint("clinic_id", "key", name="uq_import_keys_clinic_key"),
+        sa.UniqueConstraint("key", "clinic_id", name="uq_import_keys_key_clinic"),
     )
     with op.batch_alter_table("treatments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("logged_by", sa.String(length=120), nullable=True))
