@@ -418,6 +418,35 @@ def import_file(
         raise typer.Exit(1)
 
 
+@app.command("audit")
+def audit_export(
+    first: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD), clinic-local.")],
+    last: Annotated[str, typer.Option("--to", help="Last day, included.")],
+    clinic: Annotated[
+        str | None, typer.Option(help="The clinic's slug (default: the configured clinic).")
+    ] = None,
+    export_format: Annotated[
+        str, typer.Option("--format", help="csv, jsonl (a line per message) or json.")
+    ] = "csv",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Every message sent, skipped, failed or cancelled in a period, with its exact text,
+    the address it went to and who logged the treatment."""
+    from reminders.audit_cli import run_audit
+
+    with _app() as application:
+        run_audit(
+            application,
+            first=first,
+            last=last,
+            clinic_slug=_slug(clinic) if clinic else None,
+            export_format=export_format,
+            output=output,
+        )
+
+
 def _follow_first_message(application: App, treatment_id: int, seconds: float) -> int:
     from reminders.desk_terminal import EmailOffer, watch
 

@@ -11,7 +11,7 @@ from reminders.accounts import Accounts
 from reminders.api.deps import ApiContext
 from reminders.api.docs import add_docs
 from reminders.api.errors import ServerErrors, add_error_handlers
-from reminders.api.routes import alerts, desk, health, policies, treatments, webhooks
+from reminders.api.routes import alerts, audit, desk, health, policies, treatments, webhooks
 from reminders.api.security import BodySizeLimit, TokenBuckets, failure_throttle
 from reminders.bootstrap import App, build_app
 from reminders.settings import load_settings
@@ -57,6 +57,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(treatments.router)
     api.include_router(desk.router)
     api.include_router(alerts.router)
+    api.include_router(audit.router)
     api.include_router(policies.router)
     api.include_router(health.router)
     api.include_router(webhooks.router)

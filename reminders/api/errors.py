@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Where each service-level input field lives in a request, for 422 `loc`.
 FIELD_LOCATIONS: dict[str, tuple[str, ...]] = {
     "name": ("body", "patient", "name"),
+    "to": ("query", "to"),  # the audit export's period
     "phone": ("body", "patient", "phone"),
     "email": ("body", "patient", "email"),
     "email_instead.email": ("body", "email"),
