@@ -79,8 +79,14 @@ class Period:
     end: datetime  # UTC, excluded: the day after the last day's 00:00
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # far from the calendar's ends
+
+
 def period(first: date, last: date, zone: ZoneInfo) -> Period:
     """Whole clinic-local days from `first` to `last`, both included; at most 366 days."""
+    for name, day in (("from", first), ("to", last)):
+        if not EARLIEST <= day <= LATEST:
+            raise InputError(name, f"must be between {EARLIEST} and {LATEST}")
     if last < first:
         raise InputError("to", "is before from")
     if last - first >= LONGEST_PERIOD:

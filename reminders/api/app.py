@@ -38,6 +38,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
         openapi_tags=[
             {"name": "treatments", "description": "Log treatments and follow their messages."},
             {"name": "alerts", "description": "Patients to call; channels waiting on settings."},
+            {"name": "audit", "description": "Every message sent, skipped, failed or cancelled."},
             {"name": "policies", "description": "Aftercare policies and plan previews."},
             {"name": "health", "description": "Liveness and readiness."},
         ],

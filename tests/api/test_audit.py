@@ -71,6 +71,8 @@ def test_another_day_holds_none_of_them(client_a: TestClient, cancelled: list[in
         ({"from": "2026-11-27", "to": "2026-11-26"}, ["query", "to"]),
         ({"from": "2025-11-01", "to": "2026-11-27"}, ["query", "to"]),
         ({"from": "27/11/2026", "to": "2026-11-27"}, ["query", "from"]),
+        ({"from": "0001-01-01", "to": "0001-01-01"}, ["query", "from"]),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, ["query", "from"]),
         ({**DAY, "format": "xml"}, ["query", "format"]),
     ],
 )
