@@ -12,6 +12,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,14 @@ class NewKey:
     id: int
     prefix: str
     key: str  # shown once, never stored
+
+
+class KeyHolder(NamedTuple):
+    """Whom a live key speaks for: its clinic, and the key's prefix and label."""
+
+    clinic: Clinic
+    prefix: str
+    label: str
 
 
 def _hash(secret: str) -> str:
@@ -97,8 +106,8 @@ class Accounts:
                 select(ApiKey).where(ApiKey.clinic_id == clinic.id).order_by(ApiKey.id)
             ).all()
 
-    def authenticate(self, key: str) -> tuple[Clinic, str] | None:
-        """The clinic a live key belongs to and the key's prefix, or None: one read."""
+    def authenticate(self, key: str) -> KeyHolder | None:
+        """The clinic a live key belongs to, the key's prefix and label, or None: one read."""
         scheme, _, rest = key.partition("_")
         prefix, _, secret = rest.partition("_")
         if scheme != KEY_SCHEME or not prefix or not secret or len(key) > 200:
@@ -110,7 +119,7 @@ class Accounts:
         row, clinic = found
         if row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
-        return clinic, row.prefix
+        return KeyHolder(clinic, row.prefix, row.label)
 
 
 _KEY_AND_CLINIC = (

@@ -379,6 +379,7 @@ def log_treatment(
     ] = 60,
 ) -> None:
     """Log a treatment and plan its aftercare messages."""
+    from reminders.actors import cli_actor
     from reminders.inputs import parse_length, parse_zone
     from reminders.intake import TreatmentInput
     from reminders.patients import PatientInput
@@ -397,6 +398,7 @@ def log_treatment(
             performed_at=_when(at, tz, application),
             restriction=parse_length(restriction, field="restriction") if restriction else None,
             restriction_reason=restriction_reason,
+            logged_by=cli_actor(),
         )
         logged = application.service.log_treatment(application.clinic.id, request)
         _say(f"Logged treatment {logged.id}.")
@@ -405,6 +407,75 @@ def log_treatment(
             outcome = _follow_first_message(application, logged.id, wait_seconds)
             if outcome:
                 raise typer.Exit(int(outcome))
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="A CSV export: one treatment a row, a header.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and report; store nothing.")
+    ] = False,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Log the good rows; report the others.")
+    ] = False,
+    ignore_unknown_columns: Annotated[
+        bool, typer.Option("--ignore-unknown-columns", help="Skip columns no field matches.")
+    ] = False,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", metavar="COLUMN=FIELD", help="Read a column as a field."),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="A progress bar even when not at a terminal.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a day's treatments from a CSV file. All or nothing unless --skip-bad-rows;
+    rows already imported are not logged again. Exit 1 if any row has a problem."""
+    from reminders.import_cli import run_import
+
+    with _app() as application:
+        report = run_import(
+            application,
+            file,
+            mapping=mapping or [],
+            ignore_unknown=ignore_unknown_columns,
+            dry_run=dry_run,
+            skip_bad_rows=skip_bad_rows,
+            progress=progress or out().is_terminal,
+            as_json=as_json,
+        )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("audit")
+def audit_export(
+    first: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD), clinic-local.")],
+    last: Annotated[str, typer.Option("--to", help="Last day, included.")],
+    clinic: Annotated[
+        str | None, typer.Option(help="The clinic's slug (default: the configured clinic).")
+    ] = None,
+    export_format: Annotated[
+        str, typer.Option("--format", help="csv, jsonl (a line per message) or json.")
+    ] = "csv",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Every message sent, skipped, failed or cancelled in a period, with its exact text,
+    the address it went to and who logged the treatment."""
+    from reminders.audit_cli import run_audit
+
+    with _app() as application:
+        run_audit(
+            application,
+            first=first,
+            last=last,
+            clinic_slug=_slug(clinic) if clinic else None,
+            export_format=export_format,
+            output=output,
+        )
 
 
 def _follow_first_message(application: App, treatment_id: int, seconds: float) -> int:

@@ -43,6 +43,8 @@ class TreatmentInput:
     # This patient's own restriction length, with staff's reason; None: the clinic's.
     restriction: timedelta | None = None
     restriction_reason: str | None = None
+    # Who logged it, as recorded on the treatment: `cli:<os user>`, `apikey:<label>`.
+    logged_by: str | None = None
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Checked:
     performed_at: datetime
     contact: PatientInput
     restriction: Restriction
+    logged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def check(
         policy, clinic_row, request.restriction, request.restriction_reason
     )
     contact = checked_contact(request.patient, region=clinic_row.region)
-    return Checked(policy, performed_at, contact, restriction)
+    return Checked(policy, performed_at, contact, restriction, request.logged_by)
 
 
 def checked_restriction(
@@ -187,6 +190,7 @@ def treatment_fields(clinic: Clinic, request: Checked, plan: Plan, now: datetime
         "restriction": format_duration(restriction.length),
         "restriction_reason": restriction.reason,
         "restriction_source": restriction.source,
+        "logged_by": request.logged_by,
         "created_at": now,
         "updated_at": now,
     }
@@ -332,3 +336,18 @@ class at_index:
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         if isinstance(exc, InputError):
             raise InputError(f"[{self.index}].{exc.field}", exc.message) from exc
+
+
+def unreachable(
+    connection: Connection, clinic_id: int, checked: Sequence[Checked], now: datetime
+) -> dict[int, InputError]:
+    """The requests whose patient, matched as `write` would match them, no channel may
+    reach, by index: what `write` would refuse, found without writing."""
+    patients = _patients(connection, clinic_id, [c.contact for c in checked], now)
+    problems: dict[int, InputError] = {}
+    for index, patient in enumerate(patients):
+        try:
+            reachable_profile(patient)
+        except InputError as exc:
+            problems[index] = exc
+    return problems

@@ -13,6 +13,7 @@ from reminders.api.docs import add_docs
 from reminders.api.errors import ServerErrors, add_error_handlers
 from reminders.api.routes import (
     alerts,
+    audit,
     desk,
     health,
     metrics,
@@ -49,6 +50,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
             {"name": "treatments", "description": "Log treatments and follow their messages."},
             {"name": "alerts", "description": "Patients to call; channels waiting on settings."},
             {"name": "replies", "description": "Patients' replies, flagged ones first."},
+            {"name": "audit", "description": "Every message sent, skipped, failed or cancelled."},
             {"name": "policies", "description": "Aftercare policies and plan previews."},
             {"name": "health", "description": "Liveness and readiness."},
         ],
@@ -69,6 +71,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(desk.router)
     api.include_router(alerts.router)
     api.include_router(replies.router)
+    api.include_router(audit.router)
     api.include_router(policies.router)
     api.include_router(health.router)
     api.include_router(metrics.router)

@@ -32,6 +32,7 @@ class Caller:
 
     clinic: Clinic
     zone: ZoneInfo
+    key_label: str = ""  # the API key's label, recorded as who logged a treatment
 
     @property
     def clinic_id(self) -> int:
@@ -73,9 +74,9 @@ def caller(
             "missing or invalid API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    clinic, prefix = found
+    clinic, prefix, label = found
     _refuse_if_waiting(ctx.limiter.acquire(prefix), "rate limit exceeded")
-    return Caller(clinic, ZoneInfo(clinic.timezone))
+    return Caller(clinic, ZoneInfo(clinic.timezone), label)
 
 
 def _refuse_if_waiting(wait: float | None, detail: str) -> None:

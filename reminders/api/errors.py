@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # Where each service-level input field lives in a request, for 422 `loc`.
 FIELD_LOCATIONS: dict[str, tuple[str, ...]] = {
     "name": ("body", "patient", "name"),
+    "from": ("query", "from"),  # the audit export's period
+    "to": ("query", "to"),
     "phone": ("body", "patient", "phone"),
     "email": ("body", "patient", "email"),
     "email_instead.email": ("body", "email"),

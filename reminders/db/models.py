@@ -116,6 +116,8 @@ class Treatment(Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     # What the patient was told of the last correction, or why they were not told.
     correction_note: Mapped[str | None] = mapped_column(Text)
+    # Who logged it: `cli:<os user>`, `apikey:<label>`; None for rows older than the column.
+    logged_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -247,6 +249,23 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("clinic_id", "key", name="uq_idempotency_keys_clinic_key"),)
+
+
+class ImportKey(Base):
+    """A row already imported from a file (its EMR id, or a hash of the row) and the
+    treatment it became: importing the file again logs it once."""
+
+    __tablename__ = "import_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatments.id"))
+    created_at: Mapped[datetime]
+
+    # The key leads: a look-up by a file's keys then reads the index by key, even where the
+    # planner's statistics still take the table (just filled by an import) for empty.
+    __table_args__ = (UniqueConstraint("key", "clinic_id", name="uq_import_keys_key_clinic"),)
 
 
 class SmsOptOut(Base):

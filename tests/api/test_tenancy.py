@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -147,3 +148,21 @@ def test_each_clinic_reads_naive_times_in_its_own_zone(
     assert a["performed_at"] == "2026-11-27T17:00:00Z"
     assert b["performed_at"] == "2026-11-27T18:00:00Z"
     assert b["performed_at_local"] == "2026-11-27T12:00:00-06:00"
+
+
+def test_the_audit_export_holds_only_the_callers_clinic(
+    client_a: TestClient, client_b: TestClient, b_treatment: dict[str, Any]
+) -> None:
+    mine = client_a.post("/v1/treatments", json=treatment_body()).json()
+    for client, treatment in ((client_a, mine), (client_b, b_treatment)):
+        cancelled = client.post(f"/v1/treatments/{treatment['id']}/cancel", json=None)
+        assert cancelled.status_code == 200, cancelled.text
+    day = {"from": "2026-11-27", "to": "2026-11-27", "format": "jsonl"}
+
+    theirs = [json.loads(line) for line in client_b.get("/v1/audit", params=day).text.splitlines()]
+    ours = [json.loads(line) for line in client_a.get("/v1/audit", params=day).text.splitlines()]
+
+    assert theirs
+    assert ours
+    assert {row["treatment_id"] for row in theirs} == {str(b_treatment["id"])}
+    assert {row["treatment_id"] for row in ours} == {str(mine["id"])}

@@ -75,6 +75,8 @@ def test_saving_goes_to_the_treatments_page(client: TestClient, app: App) -> Non
     assert answer.status_code == 303
     assert answer.headers["location"] == "/treatments/1"
     assert treatments(app) == 1
+    # The audit export names who logged it: the signed-in person.
+    assert app.service.treatment(app.clinic.id, 1).logged_by == "web:ann@example.org"
 
 
 def test_a_problem_is_shown_at_its_field_and_nothing_is_stored(

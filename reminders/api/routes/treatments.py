@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
+from reminders.actors import api_key_actor
 from reminders.api import schemas
 from reminders.api.deps import Caller, CallerDep, ContextDep
 from reminders.api.presenters import (
@@ -83,6 +84,7 @@ def _treatment_input(body: schemas.TreatmentCreate, who: Caller, now: datetime) 
         ),
         treatment_type=body.treatment_type,
         performed_at=to_utc(body.performed_at, who.zone, "at"),
+        logged_by=api_key_actor(who.key_label),
     )
 
 

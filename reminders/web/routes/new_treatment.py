@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
+from reminders.actors import web_actor
 from reminders.drafts import preview_draft
 from reminders.errors import InputError
 from reminders.web.auth import CsrfDep, SignedIn, StaffDep
@@ -62,6 +64,7 @@ def log_treatment(request: Request, web: WebDep, staff: CsrfDep, posted: PostedD
         if isinstance(posted, InputError):
             raise posted
         draft = form.to_input(staff.zone, web.app.clock.now())
+        draft = replace(draft, logged_by=web_actor(staff.username))
         treatment = web.app.service.log_treatment(staff.clinic_id, draft)
     except InputError as exc:
         return _page(request, web, form, errors=field_errors(exc, TREATMENT_LABELS))
