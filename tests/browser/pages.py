@@ -5,11 +5,11 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from reminders.accounts import Accounts
-from reminders.inbound import ProviderReports
 from tests.browser.conftest import PASSWORD, Site
 from tests.conftest import clinic_settings
 
 PHONE = "+12125550199"
+SENDER = "+12125550100"  # the clinic's number, that patients reply to
 OTHER_USERNAME = "bo@example.org"
 
 
@@ -32,10 +32,9 @@ def log_treatment(page: Page, site: Site, **patient: str) -> int:
 
 def opt_out(site: Site, phone: str = PHONE) -> None:
     """The patient texts STOP: with texts still to go and no email, they need a call."""
-    application = site.app
-    ProviderReports(
-        sessions=application.sessions, clock=application.clock, reroutes=application.reroutes
-    ).inbound_text(from_phone=phone, to_sender="+12125550100", body="STOP", provider_id="SM1")
+    site.app.reports.inbound_text(
+        from_phone=phone, to_sender=SENDER, body="STOP", provider_id="SM1"
+    )
 
 
 def add_other_clinic_staff(site: Site) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from reminders.bootstrap import App
-from reminders.inbound import ProviderReports
 from tests.api import TestClient
 from tests.support import RecordingChannel, dispatcher
 from tests.web.conftest import csrf
@@ -11,7 +10,7 @@ from tests.web.test_treatment_pages import logged
 
 
 def stop_texts(app: App) -> None:
-    ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes).inbound_text(
+    app.reports.inbound_text(
         from_phone="+12125550199", to_sender="+12125550100", body="STOP", provider_id="SM1"
     )
 

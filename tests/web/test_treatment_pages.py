@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from reminders.bootstrap import App
 from reminders.domain import MessageState, TreatmentStatus
-from reminders.inbound import ProviderReports
 from tests.api import TestClient
 from tests.support import RecordingChannel, dispatcher
 from tests.web.conftest import csrf
@@ -68,9 +67,7 @@ def test_an_undelivered_text_says_what_to_do_and_offers_email(client: TestClient
 def report(app: App, treatment_id: int, status: str, code: str | None = None) -> None:
     first = app.service.treatment(app.clinic.id, treatment_id).messages[0]
     assert first.provider_id is not None
-    ProviderReports(sessions=app.sessions, clock=app.clock, reroutes=app.reroutes).delivery_status(
-        provider_id=first.provider_id, status=status, error_code=code
-    )
+    app.reports.delivery_status(provider_id=first.provider_id, status=status, error_code=code)
 
 
 def test_correcting_a_cancelled_treatment_is_refused_with_a_reason(
