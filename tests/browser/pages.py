@@ -1,4 +1,5 @@
-"""Steps the page tests share: filling in the log form, the alert a STOP raises."""
+"""Steps the page tests share: filling in the log form, the alert a STOP raises, a
+patient's reply."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ def opt_out(site: Site, phone: str = PHONE) -> None:
     site.app.reports.inbound_text(
         from_phone=phone, to_sender=SENDER, body="STOP", provider_id="SM1"
     )
+
+
+def patient_texts(site: Site, body: str, sid: str, phone: str = PHONE) -> None:
+    """The patient replies `body` to the clinic's number (triaged as Twilio's webhook
+    would have it triaged)."""
+    site.app.reports.inbound_text(from_phone=phone, to_sender=SENDER, body=body, provider_id=sid)
 
 
 def add_other_clinic_staff(site: Site) -> None:

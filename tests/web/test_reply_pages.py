@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from reminders.bootstrap import App
 from reminders.clock import FixedClock
 from reminders.db import repo
-from reminders.db.models import InboundMessage
+from reminders.db.models import Clinic, InboundMessage
 from reminders.replies import ReplyFilter
 from tests.api import TestClient
 from tests.support import RecordingChannel, dispatcher
@@ -18,6 +20,7 @@ from tests.web.test_treatment_pages import logged
 
 PATIENT = "+12125550199"
 SENDER = "+12125550100"
+ON_CALL = "+12125550188"
 DROOPING = "my eyelid is drooping"
 STOP_WORDS = "please stop texting me"
 BREATHING = "I can't breathe properly"
@@ -98,7 +101,7 @@ def test_acknowledging_records_who_once_and_moves_it_out_of_the_open_list(
 def test_confirming_a_request_to_stop_records_the_opt_out_and_no_text_goes(
     client: TestClient, app: App, clock: FixedClock
 ) -> None:
-    logged(client)
+    treatment_id = logged(client)
     dispatcher(app, RecordingChannel()).dispatch_due()  # the first text
     request = reply(app, clock, STOP_WORDS, "SM1")
     done = client.post(
@@ -111,8 +114,29 @@ def test_confirming_a_request_to_stop_records_the_opt_out_and_no_text_goes(
     clock.advance(timedelta(hours=5))
     channel = RecordingChannel()
     dispatcher(app, channel).dispatch_due()
-    assert [m for m in channel.sent if m.channel == "sms"] == []
+    assert channel.sent == []
+    messages = app.service.treatment(app.clinic.id, treatment_id).messages
+    assert [(m.step_id, m.state) for m in messages] == [
+        ("avoid", "sent"),
+        ("all_clear", "cancelled"),
+    ]
     assert "opted out of texts, confirmed by Ann Lee" in client.get("/replies").text
+
+
+def test_whether_on_call_was_alerted_and_how_far_the_alert_got(
+    client: TestClient, app: App, clock: FixedClock
+) -> None:
+    with app.sessions.begin() as session:
+        session.execute(
+            sa.update(Clinic).where(Clinic.id == app.clinic.id).values(on_call_phone=ON_CALL)
+        )
+    logged(client)
+    reply(app, clock, DROOPING, "SM1")
+    assert "alerted by text: waiting to be sent" in client.get("/replies").text
+    channel = RecordingChannel()
+    assert app.on_call(channel.registry(), "test").send_due().sent == 1
+    assert [m.to for m in channel.sent] == [ON_CALL]
+    assert "alerted by text: sent" in client.get("/replies").text
 
 
 def test_dismissing_a_request_to_stop_keeps_the_texts(
