@@ -1,6 +1,6 @@
 """Patients' replies in Chromium (SQLite): a flagged reply on top of the inbox and in the
 day's needs-a-call list, acknowledged with the mouse and with the keyboard alone (the
-list's refresh keeps the focus), and a request to stop texts confirmed."""
+list's refresh keeps the focus), and a request to stop texts confirmed at 768 px."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def test_a_request_to_stop_texts_is_confirmed_from_the_page(
     page = signed_in_page
     log_treatment(page, site)
     patient_texts(site, "please stop texting me", "SM1")
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet held upright
     page.goto(f"{site.url}/replies?show=open")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     request = page.locator("#reply-list .reply").first
     expect(request).to_contain_text("Asks to stop texts")
     expect(request.get_by_role("button", name="Dismiss")).to_be_visible()
