@@ -49,10 +49,6 @@ class ReplyCard:
     waiting: bool  # for staff to acknowledge, or to confirm or dismiss
 
     @property
-    def id(self) -> int:
-        return self.reply.id
-
-    @property
     def flagged(self) -> bool:
         return self.category in (Category.EMERGENCY.value, Category.CLINICAL.value)
 

@@ -139,6 +139,18 @@ def test_whether_on_call_was_alerted_and_how_far_the_alert_got(
     assert "alerted by text: sent" in client.get("/replies").text
 
 
+def test_a_form_sends_the_person_back_only_to_a_page_of_this_site(
+    client: TestClient, app: App, clock: FixedClock
+) -> None:
+    logged(client)
+    drooping = reply(app, clock, DROOPING, "SM1")
+    done = client.post(
+        f"/replies/{drooping.id}/acknowledge",
+        data={"csrf_token": csrf(client), "next": "//evil.example/replies"},
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/replies")
+
+
 def test_dismissing_a_request_to_stop_keeps_the_texts(
     client: TestClient, app: App, clock: FixedClock
 ) -> None:
