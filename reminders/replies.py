@@ -9,7 +9,7 @@ dismisses it (acknowledges it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, case, func, select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from reminders import inbound, reroute
 from reminders.clock import Clock
-from reminders.db.models import InboundMessage
+from reminders.db.models import InboundMessage, OnCallAlert
 from reminders.errors import InputError, NotFoundError
 from reminders.inputs import clean_text
 from reminders.triage import Category
@@ -93,6 +93,24 @@ class Replies:
                 )
                 or 0
             )
+
+    def on_call_alerts(
+        self, clinic_id: int, reply_ids: Collection[int]
+    ) -> Mapping[int, Sequence[OnCallAlert]]:
+        """The on-call alerts written for these replies, by reply id: whether on-call was
+        told of each, and how far each alert got (pending, sending, sent, failed)."""
+        found: dict[int, list[OnCallAlert]] = {}
+        if not reply_ids:
+            return found
+        with self.sessions() as session:
+            alerts = session.scalars(
+                select(OnCallAlert)
+                .where(OnCallAlert.clinic_id == clinic_id, OnCallAlert.inbound_id.in_(reply_ids))
+                .order_by(OnCallAlert.id)
+            )
+            for alert in alerts:
+                found.setdefault(alert.inbound_id, []).append(alert)
+        return found
 
     def acknowledge(self, clinic_id: int, reply_id: int, *, by: str) -> InboundMessage:
         """Mark a reply as dealt with (or a request to stop as dismissed); again changes

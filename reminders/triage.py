@@ -63,11 +63,22 @@ class Category(StrEnum):
 
 
 @dataclass(frozen=True)
+class FlagCitation:
+    """What a flag rests on: a clinician's answer under its heading, or the page's notice
+    (`heading` and `clinician` None)."""
+
+    quote: str
+    heading: str | None = None
+    clinician: str | None = None
+
+
+@dataclass(frozen=True)
 class Flag:
     id: str
     category: Category  # EMERGENCY or CLINICAL
     label: str  # as staff and the on-call clinician read it: "severe swelling"
     patterns: tuple[re.Pattern[str], ...]
+    citations: tuple[FlagCitation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,12 @@ class TriagePolicy:
         """The flags' labels, as staff and on-call read them."""
         by_id = {flag.id: flag.label for flag in self.flags}
         return [by_id.get(flag_id, flag_id) for flag_id in flag_ids]
+
+    def flags_named(self, flag_ids: tuple[str, ...] | list[str]) -> list[Flag]:
+        """The flags with these ids, in that order; an id the policy no longer has is left
+        out."""
+        by_id = {flag.id: flag for flag in self.flags}
+        return [by_id[flag_id] for flag_id in flag_ids if flag_id in by_id]
 
 
 @dataclass(frozen=True)

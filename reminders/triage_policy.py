@@ -27,7 +27,7 @@ from reminders.policies import (
     problem_from_error,
 )
 from reminders.sources import load_answers, load_notice, normalise
-from reminders.triage import Category, Flag, TriagePolicy, compile_pattern
+from reminders.triage import Category, Flag, FlagCitation, TriagePolicy, compile_pattern
 
 FILE_NAME = "replies.toml"
 
@@ -160,6 +160,10 @@ def _build(spec: TriageSpec, version: str) -> TriagePolicy:
                 category=Category(flag.category),
                 label=flag.label,
                 patterns=tuple(compile_pattern(p) for p in flag.patterns),
+                citations=tuple(
+                    FlagCitation(quote=c.quote, heading=c.heading, clinician=c.clinician)
+                    for c in flag.citations
+                ),
             )
             for flag in spec.flags
         ),

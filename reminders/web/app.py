@@ -11,7 +11,7 @@ from reminders.api.deps import ApiContext
 from reminders.staff import StaffAccounts
 from reminders.web.context import WebContext
 from reminders.web.pages import SECURITY_HEADERS, STATIC, STATIC_URL, templates
-from reminders.web.routes import changes, new_treatment, session, timeline, today
+from reminders.web.routes import changes, new_treatment, replies, session, timeline, today
 
 
 class _StaticFiles(StaticFiles):
@@ -44,3 +44,4 @@ def add_web(api: FastAPI, context: ApiContext) -> None:
     api.include_router(new_treatment.router)
     api.include_router(timeline.router)
     api.include_router(changes.router)
+    api.include_router(replies.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,24 @@ def render(
     person, or None) and `csrf_token` (theirs, or the sign-in form's)."""
     staff = getattr(request.state, "signed_in", None)
     csrf = staff.csrf_token if staff else getattr(request.state, "form_csrf", "")
-    context = {"request": request, "staff": staff, "csrf_token": csrf, **(values or {})}
+    context = {
+        "request": request,
+        "staff": staff,
+        "csrf_token": csrf,
+        "open_flag_count": _open_flag_count(request, staff, status_code),
+        **(values or {}),
+    }
     html = request.app.state.web.templates.get_template(template).render(context)
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+
+
+def _open_flag_count(request: Request, staff: Any, status_code: int) -> Callable[[], int]:
+    """The nav's count of flagged replies waiting for staff, asked for only by a template
+    that shows it; an error page (the database may be why) shows none."""
+    if staff is None or status_code >= 400:
+        return lambda: 0
+    replies = request.app.state.web.app.replies
+    return lambda: int(replies.open_flagged_count(staff.clinic_id))
 
 
 def with_page_headers(response: Response) -> Response:

@@ -199,6 +199,10 @@ def _console_problem(message: ConsoleMessage) -> list[str]:
     # A 4xx page (a refused sign-in is a 400) is reported as a failed load: not a problem.
     if message.type != "error" or message.text.startswith("Failed to load resource"):
         return []
+    # htmx reports a poll cut short by leaving the page (the request is aborted, as it
+    # should be) as an error; a failed answer is still caught as htmx:responseError.
+    if message.text.startswith(("htmx:sendAbort", "htmx:afterRequest")):
+        return []
     return [f"console: {message.text}"]
 
 

@@ -1,4 +1,5 @@
-"""Steps the page tests share: filling in the log form, the alert a STOP raises."""
+"""Steps the page tests share: filling in the log form, the alert a STOP raises, a
+patient's reply."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from tests.browser.conftest import PASSWORD, Site
 from tests.conftest import clinic_settings
 
 PHONE = "+12125550199"
+SENDER = "+12125550100"  # the clinic's number, that patients reply to
 OTHER_USERNAME = "bo@example.org"
 
 
@@ -31,10 +33,15 @@ def log_treatment(page: Page, site: Site, **patient: str) -> int:
 
 def opt_out(site: Site, phone: str = PHONE) -> None:
     """The patient texts STOP: with texts still to go and no email, they need a call."""
-    application = site.app
-    application.reports.inbound_text(
-        from_phone=phone, to_sender="+12125550100", body="STOP", provider_id="SM1"
+    site.app.reports.inbound_text(
+        from_phone=phone, to_sender=SENDER, body="STOP", provider_id="SM1"
     )
+
+
+def patient_texts(site: Site, body: str, sid: str, phone: str = PHONE) -> None:
+    """The patient replies `body` to the clinic's number (triaged as Twilio's webhook
+    would have it triaged)."""
+    site.app.reports.inbound_text(from_phone=phone, to_sender=SENDER, body=body, provider_id=sid)
 
 
 def add_other_clinic_staff(site: Site) -> None:

@@ -2,8 +2,9 @@
 
 Starts the site (with its worker, on the console channel) over a temporary SQLite file,
 fills in a day at the clinic (a patient cleared this morning, two in their restriction,
-a text that did not arrive, a patient who texted STOP and needs a call), and saves PNGs
-of the pages, at 1024 px wide, into docs/screenshots/.
+a text that did not arrive, a patient who texted STOP and needs a call, and replies: a
+drooping eyelid, sent to the on-call phone; a request in words to stop texts; a "thanks"),
+and saves PNGs of the pages, at 1024 px wide, into docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect, sync_playwright
 
 from reminders.bootstrap import default_channels
-from reminders.db.models import Message
+from reminders.db.models import Clinic, Message
 from reminders.domain import ChannelKind
 from reminders.intake import TreatmentInput
 from reminders.patients import PatientInput
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Site, running_site, sign_in
-from tests.browser.pages import fill_patient, opt_out
+from tests.browser.pages import fill_patient, opt_out, patient_texts
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # A Friday afternoon in New York: the day's lists have something in each.
@@ -69,7 +70,26 @@ def undelivered(site: Site, treatment_id: int) -> None:
         )
 
 
+def on_call(site: Site, phone: str) -> None:
+    with site.app.sessions.begin() as session:
+        session.execute(
+            sa.update(Clinic).where(Clinic.id == site.app.clinic.id).values(on_call_phone=phone)
+        )
+
+
+def replies(site: Site) -> None:
+    """A "thanks", a drooping eyelid (its alert sent to on-call), a request to stop."""
+    set_time(site, AFTERNOON - timedelta(minutes=90))
+    patient_texts(site, "Thanks, all good so far!", "SM10", phone="+12125550177")
+    set_time(site, AFTERNOON - timedelta(minutes=40))
+    patient_texts(site, "My left eyelid is drooping a bit since lunch", "SM11", "+12125550123")
+    site.app.on_call(default_channels(site.app.settings), "screenshots").send_due()
+    set_time(site, AFTERNOON - timedelta(minutes=10))
+    patient_texts(site, "Please stop texting me, I know what to do", "SM12", "+12125550177")
+
+
 def sample_day(site: Site) -> dict[str, int]:
+    on_call(site, "+12125550188")
     set_time(site, MORNING)
     ids = {"cleared": log(site, "Maria Lopez", "+12125550123")}
     set_time(site, AFTERNOON - timedelta(hours=2))
@@ -85,6 +105,7 @@ def sample_day(site: Site) -> dict[str, int]:
     send_due(site)
     undelivered(site, ids["wrong"])
     opt_out(site, "+12125550166")
+    replies(site)
     set_time(site, AFTERNOON)
     send_due(site)
     return ids
@@ -110,6 +131,9 @@ def main() -> None:
         shoot(page, "sign-in")
         sign_in(page, site)
         shoot(page, "today")
+        page.goto(f"{site.url}/replies")
+        page.locator("#reply-list details").first.locator("summary").click()
+        shoot(page, "replies")
 
         page.goto(f"{site.url}/treatments/new")
         fill_patient(page, name="Jane Doe", phone="+12125550199")

@@ -20,6 +20,7 @@ def database_url(sqlite_url: str) -> str:
     test_treatment_flow's in Chromium."""
     return sqlite_url
 
+
 REFUSED = "The username or password is not right, or the account is locked for now."
 
 

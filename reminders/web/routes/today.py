@@ -1,5 +1,6 @@
 """`/` and `/today`: the desk's day (who is in their restriction, who was cleared, what goes
-next, who needs a call), its lists refreshed by htmx, and acknowledging an alert."""
+next, who needs a call: alerts, failed messages, patients' replies waiting for staff), its
+lists refreshed by htmx, and acknowledging an alert."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from reminders.api.routes.treatments import MAX_ID
+from reminders.replies import ReplyFilter
 from reminders.web.auth import CsrfDep, SignedIn, StaffDep
 from reminders.web.context import WebContext, WebDep
 from reminders.web.pages import render
 from reminders.web.presenters import avoiding_text, problem_text
+from reminders.web.reply_cards import inbox_cards
 from reminders.web.routing import web_router
 
 router = web_router()
@@ -33,7 +36,7 @@ def today(request: Request, web: WebDep, staff: StaffDep) -> HTMLResponse:
 @router.get("/today/lists")
 def today_lists(request: Request, web: WebDep, staff: StaffDep) -> HTMLResponse:
     """The day's lists alone, for the page's refresh."""
-    return render(request, "_today_lists.html", _lists(web, staff))
+    return render(request, "_today_lists.html", {**_lists(web, staff), "refresh": True})
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
@@ -50,6 +53,7 @@ def _lists(web: WebContext, staff: SignedIn) -> dict[str, Any]:
     return {
         "board": board,
         "alerts": service.needs_call(staff.clinic_id),
+        "flags": inbox_cards(web.app, staff.clinic_id, ReplyFilter(open=True)),
         "problems": problems,
         "avoiding_text": avoiding_text,
         "problem_text": problem_text,
