@@ -210,6 +210,11 @@ class WebSettings(BaseModel):
     # Consecutive wrong passwords that lock an account, and for how long.
     lockout_attempts: int = Field(default=5, ge=1, le=100)
     lockout_minutes: float = Field(default=15, gt=0, le=24 * 60)
+    # argon2id's cost: argon2-cffi's defaults (RFC 9106's second choice: 64 MiB, 3 passes)
+    # take about half a second a sign-in on one core. A smaller host may lower them
+    # (OWASP's floor is 19 MiB with 2 passes); hashes are renewed at the next sign-in.
+    password_hash_memory_kib: int = Field(default=65_536, ge=8_192, le=4_194_304)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
 
 
 def _secret(value: str | None, file: Path | None, name: str) -> str | None:

@@ -135,7 +135,10 @@ class StaffAccounts:
         self.reads = read_only_sessions(sessions)
         self.clock = clock
         self.settings = settings
-        self.hasher = hasher or PasswordHasher()
+        self.hasher = hasher or PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_cost=settings.password_hash_memory_kib,
+        )
 
     # -- accounts --------------------------------------------------------------------
 

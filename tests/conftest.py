@@ -9,6 +9,7 @@ that is a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from reminders.clock import FixedClock
 from reminders.db import migrate
 from reminders.db.engine import make_engine
 from reminders.db.models import IdempotencyKey, Message, MessageEvent, Patient, Treatment
-from reminders.settings import ClinicSettings, Settings
+from reminders.settings import ClinicSettings, Settings, WebSettings
 from tests.support import RecordingChannel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def _truncate_all(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs once on a SQLite file and once on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'reminders.db'}"
+        yield request.getfixturevalue("migrated_sqlite_url")
         return
     url = request.getfixturevalue("postgres_schema_url")
     _truncate_all(url)
@@ -109,7 +110,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file not created yet: the application migrates it on start."""
     return f"sqlite:///{tmp_path / 'reminders.db'}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for the session, to copy: migrating a new file
+    for each test would cost a quarter of a second each, minutes over the suite."""
+    path = tmp_path_factory.mktemp("template") / "reminders.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A SQLite file already at the newest migration, as a copy of the template."""
+    target = tmp_path / "reminders.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+# Password hashes at argon2's cheapest cost: every sign-in of the web tests would
+# otherwise spend half a second of CPU. tests/integration/test_staff.py checks the default.
+CHEAP_PASSWORDS = WebSettings(password_hash_memory_kib=8_192, password_hash_time_cost=1)
 
 
 def make_settings(tmp_path: Path, database_url: str, **clinic: object) -> Settings:
@@ -118,6 +144,7 @@ def make_settings(tmp_path: Path, database_url: str, **clinic: object) -> Settin
         config_dir=CONFIG_DIR,
         database_url=database_url,
         clinic=clinic_settings(**clinic),
+        web=CHEAP_PASSWORDS,
     )
 
 

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
+def database_url(migrated_sqlite_url: str) -> str:
     """SQLite only: the flow on both databases is test_treatment_flow's."""
-    return sqlite_url
+    return migrated_sqlite_url
 
 
 def stored(site: Site) -> int:

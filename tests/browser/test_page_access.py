@@ -15,8 +15,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
+def database_url(migrated_sqlite_url: str) -> str:
+    return migrated_sqlite_url
 
 
 def status(site: Site, treatment_id: int) -> str:

@@ -18,8 +18,8 @@ FOCUSED_ID = "document.activeElement && document.activeElement.id"
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
+def database_url(migrated_sqlite_url: str) -> str:
+    return migrated_sqlite_url
 
 
 def test_a_flagged_reply_is_on_top_and_in_todays_calls_until_acknowledged(

@@ -15,10 +15,10 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
+def database_url(migrated_sqlite_url: str) -> str:
     """SQLite only: signing in on PostgreSQL is tests/web_sessions' (both databases) and
     test_treatment_flow's in Chromium."""
-    return sqlite_url
+    return migrated_sqlite_url
 
 
 REFUSED = "The username or password is not right, or the account is locked for now."

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
+def database_url(migrated_sqlite_url: str) -> str:
+    return migrated_sqlite_url
 
 
 def test_a_treatment_just_logged_is_in_its_restriction_with_its_next_message(

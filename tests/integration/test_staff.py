@@ -31,7 +31,7 @@ class CountingHasher(PasswordHasher):
 
 @pytest.fixture
 def hasher() -> CountingHasher:
-    return CountingHasher()
+    return CountingHasher(time_cost=1, memory_cost=8_192)  # argon2's cheapest: fast tests
 
 
 @pytest.fixture
@@ -246,3 +246,14 @@ def test_accounts_lists_without_hashes_and_by_clinic(staff: StaffAccounts, ann: 
 def test_disabling_an_unknown_account_says_so(staff: StaffAccounts) -> None:
     with pytest.raises(NotFoundError, match="no staff account 'nobody'"):
         staff.disable("nobody")
+
+
+def test_the_password_hash_cost_comes_from_the_settings(app: App, clock: FixedClock) -> None:
+    default = StaffAccounts(sessions=app.sessions, clock=clock, settings=WebSettings())
+    small = StaffAccounts(
+        sessions=app.sessions,
+        clock=clock,
+        settings=WebSettings(password_hash_memory_kib=19_456, password_hash_time_cost=2),
+    )
+    assert default.hasher.hash("correct horse battery").startswith("$argon2id$v=19$m=65536,t=3,")
+    assert small.hasher.hash("correct horse battery").startswith("$argon2id$v=19$m=19456,t=2,")

@@ -24,8 +24,8 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(tmp_path: Path, sqlite_url: str, clock: FixedClock) -> Iterator[App]:
-    application = build_app(make_settings(tmp_path, sqlite_url), clock=clock)
+def app(tmp_path: Path, migrated_sqlite_url: str, clock: FixedClock) -> Iterator[App]:
+    application = build_app(make_settings(tmp_path, migrated_sqlite_url), clock=clock)
     yield application
     application.close()
 
