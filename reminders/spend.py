@@ -26,15 +26,19 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminders import metrics
 from reminders.clinic_rules import ClinicRules, ClinicRulesCache
+from reminders.clock import Clock
 from reminders.db import usage
 from reminders.db.claims import ClaimedMessage
 from reminders.db.models import Clinic, SmsUsage
 from reminders.decisions import OverBudget, Send, SendContext, SmsBudget
 from reminders.domain import ChannelKind, EventKind, MessageState
+from reminders.errors import InputError, NotFoundError
+from reminders.inputs import clean_text
 from reminders.sms_encoding import sms_cost
 
 log = logging.getLogger(__name__)
@@ -278,3 +282,32 @@ def allow(session: Session, clinic: Clinic, *, segments: int, by: str, now: date
         append=True,
     )
     usage.acknowledge_alert(session, clinic_id=clinic.id, by=by, now=now)
+
+
+class Budgets:
+    """Staff's view of a clinic's SMS budget: this month's use, and more allowed."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def status(self, slug: str) -> BudgetStatus:
+        with self.sessions() as session:
+            return status(session, _clinic(session, slug), self.clock.now())
+
+    def allow(self, slug: str, *, segments: int, by: str) -> BudgetStatus:
+        by = clean_text(by, field="by", longest=80)
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            clinic = _clinic(session, slug)
+            if clinic.sms_monthly_segments is None:
+                raise InputError("clinic", f"clinic {slug!r} has no SMS budget")
+            allow(session, clinic, segments=segments, by=by, now=now)
+            return status(session, clinic, now)
+
+
+def _clinic(session: Session, slug: str) -> Clinic:
+    clinic = session.scalars(select(Clinic).where(Clinic.slug == slug)).one_or_none()
+    if clinic is None:
+        raise NotFoundError(f"no clinic {slug!r}")
+    return clinic
