@@ -13,6 +13,10 @@ nothing here: no row, no query, only a look at their cached settings.
   why); otherwise it is held, pending with its attempts unspent, until staff allow
   more this month (`allow`), the budget is raised, or the month ends, and the alert
   says how many wait. A held text whose step expires is skipped, and the alert says so.
+
+Each worker reads a clinic's usage once per slice and counts its own sends on top, so
+several workers together may pass the budget by up to a slice each: a budget is a
+spending guard, not a billing meter.
 """
 
 from __future__ import annotations
@@ -187,6 +191,9 @@ def _warn(session: Session, clinic_id: int, month: str, limit: int, now: datetim
         detail=f"SMS budget {percent} % used: {used} of {limit} segments in {month}; at "
         "100 % texts go by email where the patient has an address, and are held otherwise",
         now=now,
+        # Added, not replacing: texts held earlier in the same slice made the status
+        # "used up", which must stay the alert's first line.
+        append=True,
     )
 
 
