@@ -123,11 +123,13 @@ policies_app = _group("Aftercare policies.")
 clinic_app = _group("Clinics in this deployment.")
 apikey_app = _group("API keys (one clinic each).")
 staff_app = _group("Staff accounts for the web page.")
+budget_app = _group("A clinic's monthly SMS budget: this month's use; letting held texts go.")
 db_app = _group("Database schema.")
 app.add_typer(policies_app, name="policies")
 app.add_typer(db_app, name="db")
 app.add_typer(clinic_app, name="clinic")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(budget_app, name="budget")
 # `reminders replies` lists; its subcommands act on one reply.
 replies_app = typer.Typer(
     rich_markup_mode=None,
@@ -1017,6 +1019,14 @@ def clinic_add(
     on_call_email: Annotated[
         str | None, typer.Option(help="Emailed at once about a flagged reply.")
     ] = None,
+    sms_monthly_segments: Annotated[
+        int | None, typer.Option(min=1, help="SMS segments a month (default: no budget).")
+    ] = None,
+    test_mode: Annotated[
+        bool, typer.Option(help="Send every message to the test phone and email instead.")
+    ] = False,
+    test_phone: Annotated[str | None, typer.Option(help="Test mode's phone, E.164.")] = None,
+    test_email: Annotated[str | None, typer.Option(help="Test mode's email address.")] = None,
 ) -> None:
     """Add a clinic to this deployment; its settings are checked against the policies."""
     from pydantic import ValidationError
@@ -1041,6 +1051,10 @@ def clinic_add(
                 restriction_quote=restriction_quote,
                 on_call_phone=on_call_phone,
                 on_call_email=on_call_email,
+                sms_monthly_segments=sms_monthly_segments,
+                test_mode=test_mode,
+                test_phone=test_phone,
+                test_email=test_email,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -1189,6 +1203,45 @@ def _staff(application: App) -> StaffAccounts:
     return StaffAccounts(
         sessions=application.sessions, clock=application.clock, settings=application.settings.web
     )
+
+
+BudgetClinic = Annotated[
+    str | None, typer.Option("--clinic", help="The clinic's slug (default: this clinic).")
+]
+
+
+@budget_app.command("show")
+def budget_show(clinic: BudgetClinic = None, as_json: JsonOption = False) -> None:
+    """This month's SMS segments used, the budget, and texts held over it."""
+    from reminders.spend import Budgets
+
+    with _app() as application:
+        slug = _slug(clinic) if clinic else application.clinic.slug
+        status = Budgets(application.sessions, application.clock).status(slug)
+        if as_json:
+            _print_json(views.budget_document(status))
+            return
+        _say(views.budget_line(status))
+
+
+@budget_app.command("allow")
+def budget_allow(
+    segments: Annotated[
+        int, typer.Option(min=1, max=10_000_000, help="Segments more for this month.")
+    ],
+    by: Annotated[str, typer.Option(help="Who decided, for the record.")],
+    clinic: BudgetClinic = None,
+) -> None:
+    """Let this month's texts go over the budget by SEGMENTS more; held texts go on the
+    worker's next pass. Recorded with who decided; the budget alert is acknowledged."""
+    from reminders.spend import Budgets
+
+    with _app() as application:
+        slug = _slug(clinic) if clinic else application.clinic.slug
+        status = Budgets(application.sessions, application.clock).allow(
+            slug, segments=segments, by=by
+        )
+        _say(views.budget_line(status))
 
 
 def _slug(text: str) -> str:

@@ -19,6 +19,7 @@ from reminders.policies import PolicySet
 from reminders.settings import ClinicSettings
 from reminders.sms_budget import clinic_sms_problems
 from reminders.sources import normalise
+from reminders.test_mode import problems as test_mode_problems
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ def check_clinic(
         problems += found
     problems += _restriction(settings, policies, sourced=version is not None)
     problems += _texts(settings, policies)
+    problems += [ClinicProblem(field, message) for field, message in test_mode_problems(settings)]
     stored = settings.model_copy(update={"restriction_source": version})
     return stored, problems
 

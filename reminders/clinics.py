@@ -31,6 +31,10 @@ def clinic_settings_of(clinic: Clinic) -> ClinicSettings:
         on_call_phone=clinic.on_call_phone,
         on_call_email=clinic.on_call_email,
         reply_auto_answer=clinic.reply_auto_answer,
+        sms_monthly_segments=clinic.sms_monthly_segments,
+        test_mode=clinic.test_mode,
+        test_phone=clinic.test_phone,
+        test_email=clinic.test_email,
     )
 
 

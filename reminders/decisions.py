@@ -64,6 +64,15 @@ class DueMessage(Protocol):
 
 
 @dataclass(frozen=True)
+class SmsBudget:
+    """A clinic's SMS segments this calendar month: used so far, and what it may use."""
+
+    month: str  # "2026-11", in the clinic's zone
+    used: int
+    limit: int  # the monthly budget plus any allowance staff gave this month
+
+
+@dataclass(frozen=True)
 class SendContext:
     """What the message's text is made from: its clinic, policy, zone and restriction."""
 
@@ -71,6 +80,7 @@ class SendContext:
     policy: Policy | None  # the treatment type's policy as loaded now
     zone: ZoneInfo  # the patient's, else the clinic's
     restriction: timedelta  # the treatment's, as planned
+    sms_budget: SmsBudget | None = None  # None: the clinic has no SMS budget
 
 
 # -- before sending ---------------------------------------------------------------
@@ -106,7 +116,15 @@ class Reroute:
     why: str
 
 
-SendDecision = Send | Hold | Skip | Reroute
+@dataclass(frozen=True)
+class OverBudget:
+    """A text that would go now, but the clinic's SMS budget for the month is used up:
+    by email where the patient can take it, else held for staff (reminders.spend)."""
+
+    why: str
+
+
+SendDecision = Send | Hold | Skip | Reroute | OverBudget
 
 
 def before_send(message: DueMessage, *, now: datetime, context: SendContext) -> SendDecision:
@@ -126,6 +144,13 @@ def before_send(message: DueMessage, *, now: datetime, context: SendContext) -> 
         held = _quiet_hold(message, now, context, step)
         if held is not None:
             return held
+    budget = context.sms_budget
+    if message.channel is ChannelKind.SMS and budget is not None and budget.used >= budget.limit:
+        # Only a text that would otherwise go now: a held or stale one is not its concern.
+        return OverBudget(
+            f"over the clinic's SMS budget: {budget.used} of {budget.limit} segments "
+            f"used in {budget.month}"
+        )
     return _send(message, now, context, step)
 
 

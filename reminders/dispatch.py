@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders import inbound, metrics, reroute
+from reminders import inbound, metrics, reroute, spend, test_mode
 from reminders.breaker import ChannelBreaker
 from reminders.channels.base import ChannelRegistry, Outgoing
+from reminders.clinic_rules import ClinicRulesCache
 from reminders.clinics import ClinicProfiles
 from reminders.clock import Clock
 from reminders.db import claims, repo
@@ -35,6 +36,7 @@ from reminders.decisions import (
     Adopt,
     Fail,
     Hold,
+    OverBudget,
     Reroute,
     Retry,
     Send,
@@ -127,6 +129,7 @@ class Dispatcher:
         # Its own profiles: rerouting reads clinic rows, versioned as times, not as text.
         self._reroutes = reroute.Reroutes(self.policies, ClinicProfiles())
         self._contexts: dict[tuple[object, ...], SendContext] = {}
+        self.spend = spend.SpendGuard(sessions, ClinicRulesCache(self._clinic))
         # Channels that may be recorded as waiting for their settings to be fixed: all of
         # them at start (a problem recorded before a restart), then those this worker
         # recorded. The first send that works on one clears its record.
@@ -151,7 +154,8 @@ class Dispatcher:
                     repo.release_unstarted(session, worker=self.worker_id, now=now)
                 )
                 report.recovered = len(repo.recover_expired_leases(session, now=now))
-                report.skipped = len(repo.skip_expired(session, now=now))
+                report.skipped = spend.sweep(session, now=now)  # texts held over budget
+                report.skipped += len(repo.skip_expired(session, now=now))
                 metrics.housekeeping(recovered=report.recovered, expired=report.skipped)
                 # Delivery reports that came before their send was recorded.
                 inbound.apply_early_reports(session, now=now)
@@ -223,6 +227,7 @@ class Dispatcher:
         a fast one a whole batch (two commits instead of two per message).
         """
         begun = self.clock.now()
+        self.spend.new_slice()
         handed = self._with_database(
             lambda session: claims.start_sends(
                 session,
@@ -276,8 +281,10 @@ class Dispatcher:
             if again is None:
                 return None
             reconciled = again.why
-        decision = before_send(message, now=now, context=self._context(message))
+        context = self.spend.context(message, self._context(message), now)
+        decision = before_send(message, now=now, context=context)
         if isinstance(decision, Send):
+            self.spend.note_send(message, decision, context)
             return decision, reconciled
         if reconciled is not None and not self._start_attempt(
             message, token, report, None, f"{reconciled}; not sent again now"
@@ -291,7 +298,7 @@ class Dispatcher:
         message: ClaimedMessage,
         token: str,
         report: DispatchReport,
-        decision: Hold | Skip | Reroute | Fail,
+        decision: Hold | Skip | Reroute | Fail | OverBudget,
     ) -> None:
         """Settle a claimed message that is not to be sent now, as `decision` says."""
         if isinstance(decision, Hold):
@@ -307,6 +314,11 @@ class Dispatcher:
                 EventKind.FAILED,
                 decision.why,
                 reason=decision.why,
+            )
+        elif isinstance(decision, OverBudget):
+            then = self.spend.over_budget(message, decision, self._stop_texts, self.clock.now())
+            self._settle(
+                message, token, report, then.state, then.event, then.why, then.then, **then.values
             )
         else:
             # Consent and opt-outs are checked now, not only when the message was planned.
@@ -339,7 +351,9 @@ class Dispatcher:
         channel = self.channels.lookup_for(message.channel)
         asked = Send(message.subject, message.uncertain_body, None)
         outcome = after_lookup(
-            look_up(channel, message, _outgoing(message, asked), self._taken_by_another(message))
+            look_up(
+                channel, message, self._outgoing(message, asked)[0], self._taken_by_another(message)
+            )
             if channel
             else None,
             since=since,
@@ -450,6 +464,10 @@ class Dispatcher:
             self._contexts[key] = context
         return context
 
+    def _outgoing(self, message: ClaimedMessage, send: Send) -> tuple[Outgoing, str | None]:
+        rules = self.spend.rules(message)
+        return test_mode.redirect(rules, _outgoing(message, send))
+
     def _clinic(self, clinic_id: int) -> Clinic:
         with self.sessions() as session:
             clinic = session.get(Clinic, clinic_id)
@@ -476,7 +494,8 @@ class Dispatcher:
         kind = message.channel
         called = time.monotonic()
         try:
-            receipt = self.channels.for_kind(kind).send(_outgoing(message, send))
+            outgoing, redirected = self._outgoing(message, send)
+            receipt = self.channels.for_kind(kind).send(outgoing)
         except ChannelError as exc:
             metrics.provider_call(kind.value, time.monotonic() - called, ok=False)
             self._provider_refused(message, token, report, exc, (send, begun))
@@ -495,7 +514,7 @@ class Dispatcher:
                 self.clock.now(),
                 send.subject if anew else None,
                 send.body if anew else None,
-                send.rewritten,
+                "; ".join(filter(None, (send.rewritten, redirected))) or None,
             )
         )
 
@@ -509,8 +528,10 @@ class Dispatcher:
         if not sent:
             return set()
         recorded = self._with_database(
-            lambda session: claims.settle_sent(
-                session, token=token, sent=sent, worker=self.worker_id
+            lambda session: self.spend.record(
+                session,
+                claims.settle_sent(session, token=token, sent=sent, worker=self.worker_id),
+                self.clock.now(),
             )
         )
         logging_sends = log.isEnabledFor(logging.INFO)

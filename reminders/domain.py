@@ -51,6 +51,8 @@ class AlertKind(StrEnum):
     """Why staff are asked to act."""
 
     NEEDS_CALL = "needs_call"  # the service can no longer reach the patient with their aftercare
+    # The clinic's monthly SMS budget is 80 % used, or used up with texts held for staff.
+    SMS_BUDGET = "sms_budget"
 
 
 class TreatmentStatus(StrEnum):

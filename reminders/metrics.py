@@ -95,6 +95,14 @@ FLAGS = Counter(
     registry=REGISTRY,
 )
 
+# No clinic label here either: which clinic is in the alert and the log line.
+SMS_BUDGET = Counter(
+    "reminders_sms_budget_events",
+    "Clinics' monthly SMS budgets: 80 % warnings (warned), texts over budget sent by "
+    "email instead (emailed) or held for staff (held), held texts released or expired.",
+    ["event"],
+    registry=REGISTRY,
+)
 
 EXPIRED = Counter(
     "reminders_expired_messages",

@@ -74,6 +74,14 @@ class ClinicSettings(BaseModel):
     on_call_email: str | None = Field(default=None, max_length=254)
     # What a reply without a flag is answered; none by default.
     reply_auto_answer: str | None = Field(default=None, max_length=320)
+    # SMS segments the clinic may send in a calendar month (its time zone); none: no
+    # budget. At 80 % staff are warned; at 100 % texts go by email or are held (README).
+    sms_monthly_segments: int | None = Field(default=None, ge=1, le=100_000_000)
+    # Test mode: every text goes to test_phone and every email to test_email instead of
+    # the patient, to try policies safely (checked in clinic_checks).
+    test_mode: bool = False
+    test_phone: str | None = None
+    test_email: str | None = Field(default=None, max_length=254)
 
     @field_validator("timezone")
     @classmethod
@@ -102,12 +110,12 @@ class ClinicSettings(BaseModel):
     def _phone(cls, value: str) -> str:
         return _e164(value)
 
-    @field_validator("on_call_phone")
+    @field_validator("on_call_phone", "test_phone")
     @classmethod
     def _on_call_phone(cls, value: str | None) -> str | None:
         return _e164(value) if value and value.strip() else None
 
-    @field_validator("on_call_email")
+    @field_validator("on_call_email", "test_email")
     @classmethod
     def _on_call_email(cls, value: str | None) -> str | None:
         if not value or not value.strip():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from reminders.planning import Plan, PlannedStep
     from reminders.policies import Citation, Policy, Problem
     from reminders.sms_budget import SmsReport
+    from reminders.spend import BudgetStatus
     from reminders.staff import StaffRow
 
 STATE_STYLE = {
@@ -499,7 +500,7 @@ def clinics_table(clinics: Sequence[Clinic]) -> Table:
     table = Table(title="clinics")
     _fixed(table, "id")
     _folding(table, "slug", "name", "timezone", "restriction")
-    _fixed(table, "quiet hours", "channel")
+    _fixed(table, "quiet hours", "channel", "SMS budget", "test mode")
     for c in clinics:
         _row(
             table,
@@ -510,8 +511,34 @@ def clinics_table(clinics: Sequence[Clinic]) -> Table:
             c.restriction,
             c.quiet_hours or "-",
             c.default_channel,
+            f"{c.sms_monthly_segments} segments/month" if c.sms_monthly_segments else "-",
+            _test_mode(c),
         )
     return table
+
+
+def _test_mode(clinic: Clinic) -> str:
+    if not clinic.test_mode:
+        return "off"
+    return "ON: to " + ", ".join(d for d in (clinic.test_phone, clinic.test_email) if d)
+
+
+def budget_line(status: BudgetStatus) -> str:
+    """`reminders budget`: this month's use, in one line."""
+    if status.budget is None:
+        return (
+            f"Clinic {status.slug!r} has no SMS budget ({status.used} segments in {status.month})."
+        )
+    limit = status.budget + status.allowed
+    extra = f" + {status.allowed} allowed by {status.allowed_by}" if status.allowed else ""
+    return (
+        f"Clinic {status.slug!r}, {status.month}: {status.used} of {limit} SMS segments used "
+        f"(budget {status.budget}{extra}); {status.held} text(s) held over the budget."
+    )
+
+
+def budget_document(status: BudgetStatus) -> Document:
+    return asdict(status)
 
 
 def keys_table(keys: Sequence[ApiKey]) -> Table:
@@ -775,6 +802,10 @@ def clinics_document(clinics: Sequence[Clinic]) -> Document:
                 "restriction": c.restriction,
                 "quiet_hours": c.quiet_hours,
                 "default_channel": c.default_channel,
+                "sms_monthly_segments": c.sms_monthly_segments,
+                "test_mode": c.test_mode,
+                "test_phone": c.test_phone,
+                "test_email": c.test_email,
                 "created_at": c.created_at,
                 "updated_at": c.updated_at,
             }

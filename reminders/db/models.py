@@ -69,6 +69,11 @@ class Clinic(Base):
     on_call_phone: Mapped[str | None] = mapped_column(String(20))
     on_call_email: Mapped[str | None] = mapped_column(String(254))
     reply_auto_answer: Mapped[str | None] = mapped_column(Text)
+    # SMS segments a month, none for no budget; test mode and its destinations.
+    sms_monthly_segments: Mapped[int | None]
+    test_mode: Mapped[bool] = mapped_column(default=False)
+    test_phone: Mapped[str | None] = mapped_column(String(20))
+    test_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -184,6 +189,9 @@ class Message(Base):
     # sending again. Cleared once found there, or found not to be.
     uncertain_since: Mapped[datetime | None]
     uncertain_body: Mapped[str | None] = mapped_column(Text)
+    # Why a pending message is parked for staff ("sms_budget": over the clinic's SMS
+    # budget; see reminders.spend). None for every other message.
+    held_for: Mapped[str | None] = mapped_column(String(20))
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -205,6 +213,13 @@ class Message(Base):
         # lease_until, and on PostgreSQL a fill factor of 80 (migration 0005):
         # starting a send then updates the row in place.
         Index("ix_messages_sending_claim_token", "claim_token", **_where("sending")),
+        # The few messages held for staff, by clinic: the worker looks for them each second.
+        Index(
+            "ix_messages_held_clinic",
+            "clinic_id",
+            sqlite_where=text("held_for IS NOT NULL"),
+            postgresql_where=text("held_for IS NOT NULL"),
+        ),
     )
 
 
@@ -392,6 +407,22 @@ class Alert(Base):
             postgresql_where=text("acknowledged_at IS NULL"),
         ),
     )
+
+
+class SmsUsage(Base):
+    """SMS segments a clinic sent in a calendar month of its time zone, kept only for
+    clinics with a budget; this month's extra allowance staff gave, and the 80 % warning."""
+
+    __tablename__ = "sms_usage"
+
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+    allowed_segments: Mapped[int] = mapped_column(Integer, default=0)
+    allowed_by: Mapped[str | None] = mapped_column(String(80))
+    allowed_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
 
 class EarlyDeliveryReport(Base):

@@ -24,6 +24,7 @@ from reminders.decisions import (
     Fail,
     Hold,
     Lookup,
+    OverBudget,
     Reroute,
     Retry,
     Send,
@@ -31,6 +32,7 @@ from reminders.decisions import (
     SendContext,
     SendDecision,
     Skip,
+    SmsBudget,
     Unknown,
     Wait,
     after_lookup,
@@ -629,3 +631,55 @@ def _with_step(policy: Policy, step_id: str, **changes: object) -> Policy:
         for step in policy.steps
     )
     return dataclasses.replace(policy, steps=steps)
+
+
+# -- the clinic's SMS budget ---------------------------------------------------------------
+
+
+def decide_with_budget(message: Due, now: datetime, budget: SmsBudget | None) -> SendDecision:
+    context = SendContext(CLINIC, botox(), NY, 4 * H, budget)
+    return before_send(message, now=now, context=context)
+
+
+@pytest.mark.parametrize(
+    ("budget", "expected"),
+    [
+        (None, Send),  # no budget: nothing counted, nothing held
+        (SmsBudget("2026-11", 0, 100), Send),
+        (SmsBudget("2026-11", 99, 100), Send),  # a text may take the month past its budget
+        (SmsBudget("2026-11", 100, 100), OverBudget),
+        (SmsBudget("2026-11", 130, 100), OverBudget),  # other workers sent meanwhile
+    ],
+    ids=["no-budget", "empty", "one-short", "used-up", "over"],
+)
+def test_a_text_goes_while_the_clinic_s_sms_budget_has_room(
+    budget: SmsBudget | None, expected: type
+) -> None:
+    decision = decide_with_budget(planned(T, "avoid"), T, budget)
+    assert isinstance(decision, expected)
+    if isinstance(decision, OverBudget):
+        assert decision.why == (
+            f"over the clinic's SMS budget: {budget.used} of 100 segments used in 2026-11"  # type: ignore[union-attr]
+        )
+
+
+def test_an_email_is_never_over_the_sms_budget() -> None:
+    email = planned(T, "avoid", channel=ChannelKind.EMAIL)
+    assert isinstance(decide_with_budget(email, T, SmsBudget("2026-11", 500, 100)), Send)
+
+
+@pytest.mark.parametrize(
+    ("message", "at", "expected"),
+    [
+        # Not due yet, stale, refused or quiet: that answer stands; the budget is not asked.
+        (planned(T, "all_clear"), T + 4 * H - S, Hold),
+        (planned(T, "avoid"), T + 4 * H, Skip),
+        (dataclasses.replace(planned(T, "avoid"), sms_consent=False), T, Reroute),
+        (planned(local(2026, 11, 27, 16, 55), "all_clear"), local(2026, 11, 27, 21, 5), Hold),
+    ],
+    ids=["not-before", "expired", "no-consent", "quiet-hours"],
+)
+def test_a_text_that_would_not_go_anyway_is_not_over_budget(
+    message: Due, at: datetime, expected: type
+) -> None:
+    assert isinstance(decide_with_budget(message, at, SmsBudget("2026-11", 100, 100)), expected)
