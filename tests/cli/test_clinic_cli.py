@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,6 +198,22 @@ def test_disable_with_cancel_pending_cancels_them_with_the_reason(any_database: 
     assert cancelled
     for message in cancelled:
         assert message["events"][-1]["detail"] == "clinic disabled: closed"
+
+
+def test_a_disabled_clinic_imports_nothing(any_database: str, tmp_path: Path) -> None:
+    add_clinic_b()
+    day = tmp_path / "day.csv"
+    day.write_text(
+        "external_id,patient,phone,sms_consent,treatment,performed_at\n"
+        "e1,Ann Lee,3125550198,yes,botox,2026-11-27 13:00\n"
+    )
+    run("clinic", "disable", "b", "--reason", "closed")
+
+    with freeze_time(FROZEN):
+        line = refused("import", str(day), *B)
+
+    assert line == "error: clinic: 'b' is disabled (closed): no treatments can be logged for it"
+    assert messages(*B) == []
 
 
 def test_enable_lets_it_log_again_and_is_recorded(any_database: str) -> None:
