@@ -499,7 +499,7 @@ def clinics_table(clinics: Sequence[Clinic]) -> Table:
     table = Table(title="clinics")
     _fixed(table, "id")
     _folding(table, "slug", "name", "timezone", "restriction")
-    _fixed(table, "quiet hours", "channel")
+    _fixed(table, "quiet hours", "channel", "status")
     for c in clinics:
         _row(
             table,
@@ -510,6 +510,7 @@ def clinics_table(clinics: Sequence[Clinic]) -> Table:
             c.restriction,
             c.quiet_hours or "-",
             c.default_channel,
+            "disabled" if c.disabled_at else "active",
         )
     return table
 
@@ -775,6 +776,7 @@ def clinics_document(clinics: Sequence[Clinic]) -> Document:
                 "restriction": c.restriction,
                 "quiet_hours": c.quiet_hours,
                 "default_channel": c.default_channel,
+                "status": "disabled" if c.disabled_at else "active",
                 "created_at": c.created_at,
                 "updated_at": c.updated_at,
             }

@@ -180,6 +180,9 @@ def test_a_disabled_clinic_logs_nothing_and_its_planned_messages_still_go(
     assert [m for m in messages(*B) if m["state"] == "pending"] == pending
     clinic = shown()
     assert (clinic["status"], clinic["disabled_reason"]) == ("disabled", "clinic closed")
+    listed = json.loads(run("clinic", "list", "--json"))["items"]
+    assert [(c["slug"], c["status"]) for c in listed] == [("b", "disabled"), ("default", "active")]
+    assert "Clinic 'b' is disabled: clinic closed" in run("clinic", "list")
     assert [i["field"] for i in history()] == ["disabled_at", "disabled_reason"]
 
 
