@@ -42,6 +42,13 @@ class KeyHolder(NamedTuple):
     label: str
 
 
+class AdminHolder(NamedTuple):
+    """A live admin key: the operator's, for managing clinics; it acts for none."""
+
+    prefix: str
+    label: str
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -77,11 +84,19 @@ class Accounts:
 
     def create_key(self, clinic_slug: str, *, label: str) -> NewKey:
         clinic = self.clinic_by_slug(clinic_slug)
+        return self._new_key(clinic.id, label=label)
+
+    def create_admin_key(self, *, label: str) -> NewKey:
+        """A key for the admin API (managing clinics); it cannot act for a clinic."""
+        return self._new_key(None, label=label)
+
+    def _new_key(self, clinic_id: int | None, *, label: str) -> NewKey:
         prefix = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with self.sessions.begin() as session:
             row = ApiKey(
-                clinic_id=clinic.id,
+                clinic_id=clinic_id,
+                admin=clinic_id is None,
                 prefix=prefix,
                 secret_hash=_hash(secret),
                 label=label,
@@ -99,15 +114,16 @@ class Accounts:
             if row.revoked_at is None:
                 row.revoked_at = self.clock.now()
 
-    def keys(self, clinic_slug: str) -> Sequence[ApiKey]:
-        clinic = self.clinic_by_slug(clinic_slug)
+    def keys(self, clinic_slug: str | None) -> Sequence[ApiKey]:
+        """A clinic's keys, or with no slug the admin keys."""
+        clinic_id = self.clinic_by_slug(clinic_slug).id if clinic_slug is not None else None
+        owner = ApiKey.admin if clinic_id is None else ApiKey.clinic_id == clinic_id
         with self.reads() as session:
-            return session.scalars(
-                select(ApiKey).where(ApiKey.clinic_id == clinic.id).order_by(ApiKey.id)
-            ).all()
+            return session.scalars(select(ApiKey).where(owner).order_by(ApiKey.id)).all()
 
-    def authenticate(self, key: str) -> KeyHolder | None:
-        """The clinic a live key belongs to, the key's prefix and label, or None: one read."""
+    def authenticate(self, key: str) -> KeyHolder | AdminHolder | None:
+        """The clinic a live key belongs to, the key's prefix and label; an admin key's
+        prefix and label; or None: one read."""
         scheme, _, rest = key.partition("_")
         prefix, _, secret = rest.partition("_")
         if scheme != KEY_SCHEME or not prefix or not secret or len(key) > 200:
@@ -119,11 +135,13 @@ class Accounts:
         row, clinic = found
         if row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
-        return KeyHolder(clinic, row.prefix, row.label)
+        if row.admin:
+            return AdminHolder(row.prefix, row.label)
+        return KeyHolder(clinic, row.prefix, row.label) if clinic is not None else None
 
 
 _KEY_AND_CLINIC = (
     select(ApiKey, Clinic)
-    .join(Clinic, Clinic.id == ApiKey.clinic_id)
+    .outerjoin(Clinic, Clinic.id == ApiKey.clinic_id)
     .where(ApiKey.prefix == bindparam("prefix"))
 )

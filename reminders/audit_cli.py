@@ -12,9 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from reminders import audit
-from reminders.accounts import Accounts
 from reminders.bootstrap import App
-from reminders.db.models import Clinic
 from reminders.errors import InputError
 
 
@@ -23,13 +21,12 @@ def run_audit(
     *,
     first: str,
     last: str,
-    clinic_slug: str | None,
     export_format: str,
     output: Path | None,
 ) -> None:
     if export_format not in audit.FORMATS:
         raise InputError("format", f"must be one of {', '.join(audit.FORMATS)}")
-    clinic = _clinic(application, clinic_slug)
+    clinic = application.clinic
     zone = ZoneInfo(clinic.timezone)
     within = audit.period(
         audit.parse_day(first, field="from"), audit.parse_day(last, field="to"), zone
@@ -53,12 +50,6 @@ def run_audit(
                 bar.advance(task)
 
         _write(audit.WRITERS[export_format](counted()), file)
-
-
-def _clinic(application: App, slug: str | None) -> Clinic:
-    if slug is None:
-        return application.clinic
-    return Accounts(sessions=application.sessions, clock=application.clock).clinic_by_slug(slug)
 
 
 def _opened(path: Path) -> TextIO:

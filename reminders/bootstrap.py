@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from reminders.actors import config_actor
 from reminders.channels.base import Channel, ChannelRegistry
 from reminders.channels.console import ConsoleChannel
 from reminders.clinic_checks import check_clinic
@@ -24,13 +25,14 @@ from reminders.errors import ConfigError
 from reminders.policies import PolicySet, load_policies
 from reminders.retry import RetryPolicy
 from reminders.service import ReminderService
-from reminders.settings import Settings
+from reminders.settings import Settings, config_file
 from reminders.triage import TriagePolicy
 from reminders.triage_policy import load_triage
 
 # What only the worker, the API or a configured provider needs is imported where it is
 # used: every command builds an App, and most never send or reroute anything.
 if TYPE_CHECKING:
+    from reminders.clinic_admin import ClinicAdmin
     from reminders.desk import Desk
     from reminders.dispatch import Dispatcher
     from reminders.inbound import ProviderReports
@@ -131,6 +133,19 @@ class App:
 
         return Reroutes(self.policies, self.service.profiles)
 
+    @cached_property
+    def clinic_admin(self) -> ClinicAdmin:
+        """The operator's: clinics shown, changed, disabled and enabled, with a record."""
+        from reminders.clinic_admin import ClinicAdmin
+
+        return ClinicAdmin(
+            sessions=self.sessions,
+            clock=self.clock,
+            policies=self.policies,
+            sources=self.settings.sources_dir,
+            configured=self.settings.clinic.slug,
+        )
+
     @property
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic.timezone)
@@ -179,7 +194,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
     bell = wakeups.install(engine)
     clock = clock or SystemClock()
     service = ReminderService(sessions=sessions, clock=clock, policies=policies)
-    clinic = service.sync_clinic(clinic_settings)
+    clinic = service.sync_clinic(clinic_settings, by=config_actor(str(config_file())))
     return App(settings, engine, sessions, clock, policies, service, clinic, bell, triage)
 
 

@@ -20,7 +20,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.text import Text
 from typer._click import Context  # Typer vendors Click: its context and usage errors are here
 from typer._click.exceptions import (
@@ -34,11 +33,20 @@ from typer._click.exceptions import (
 from typer.core import TyperGroup
 
 from reminders import views
+from reminders.cli_base import ClinicOption, JsonOption, err, out
+from reminders.cli_base import accounts as _accounts
+from reminders.cli_base import errors_as_messages as _errors_as_messages
+from reminders.cli_base import group as _group
+from reminders.cli_base import open_app as _app
+from reminders.cli_base import print_error as _print_error
+from reminders.cli_base import print_json as _print_json
+from reminders.cli_base import say as _say
+from reminders.cli_base import slug as _slug
+from reminders.clinic_cli import clinic_app
 from reminders.domain import ChannelKind, PatientProfile
 from reminders.errors import InputError, ReminderError
 
 if TYPE_CHECKING:
-    from reminders.accounts import Accounts
     from reminders.bootstrap import App
     from reminders.planning import PlannedStep
     from reminders.settings import ClinicSettings
@@ -106,22 +114,9 @@ def _usage_message(exc: UsageError) -> str:
     return exc.format_message()
 
 
-def _print_error(message: str) -> None:
-    # The message may hold what a person typed: printed as text, never as markup.
-    err().print(Text.assemble(("error:", "red"), " ", views.visible(message)), soft_wrap=True)
-
-
-def _group(help_text: str, **options: Any) -> typer.Typer:
-    # Help in Click's plain layout: Typer's Rich layout first imports Rich's Markdown,
-    # traceback and pretty-printing modules, 130 ms of CPU on a 2-core machine, which
-    # would make `--help` take twice as long as everything else it does.
-    return typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=help_text, **options)
-
-
 app = _group("Post-treatment aftercare reminders.", cls=_Commands)
 policies_app = _group("Aftercare policies.")
-clinic_app = _group("Clinics in this deployment.")
-apikey_app = _group("API keys (one clinic each).")
+apikey_app = _group("API keys: a clinic's, or the operator's admin keys.")
 staff_app = _group("Staff accounts for the web page.")
 budget_app = _group("A clinic's monthly SMS budget: this month's use; letting held texts go.")
 db_app = _group("Database schema.")
@@ -140,55 +135,11 @@ app.add_typer(replies_app, name="replies")
 app.add_typer(staff_app, name="staff")
 
 
-def out() -> Console:
-    """stdout, as Rich sees it when the command runs (its width, whether it is a terminal)."""
-    return Console()
-
-
-def err() -> Console:
-    return Console(stderr=True)
-
-
 TzOption = Annotated[
     str | None,
     typer.Option("--tz", help="IANA time zone for --at without an offset (default: the clinic's)."),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document, for scripts, instead of tables.")
-]
 TreatmentId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The treatment's number.")]
-
-
-@contextmanager
-def _errors_as_messages() -> Iterator[None]:
-    try:
-        yield
-    except ReminderError as exc:
-        _print_error(str(exc))
-        raise typer.Exit(2) from exc
-
-
-def _say(message: str, *, stderr: bool = False) -> None:
-    """A line for the desk (on stdout, or stderr); what it quotes from the database, the
-    settings or a person is shown as text."""
-    (err() if stderr else out()).print(Text(views.visible(message)))
-
-
-def _print_json(document: views.Document) -> None:
-    typer.echo(views.to_json(document))
-
-
-@contextmanager
-def _app() -> Iterator[App]:
-    from reminders.bootstrap import build_app
-    from reminders.settings import load_settings
-
-    with _errors_as_messages():
-        application = build_app(load_settings())
-        try:
-            yield application
-        finally:
-            application.close()
 
 
 def _when(text: str | None, tz: str | None, application: App, field: str = "at") -> datetime | None:
@@ -379,6 +330,7 @@ def log_treatment(
     wait_seconds: Annotated[
         float, typer.Option(min=1, max=600, help="How long --wait follows it.")
     ] = 60,
+    clinic: ClinicOption = None,
 ) -> None:
     """Log a treatment and plan its aftercare messages."""
     from reminders.actors import cli_actor
@@ -386,7 +338,7 @@ def log_treatment(
     from reminders.intake import TreatmentInput
     from reminders.patients import PatientInput
 
-    with _app() as application:
+    with _app(clinic) as application:
         request = TreatmentInput(
             patient=PatientInput(
                 name=name,
@@ -431,12 +383,13 @@ def import_file(
         bool, typer.Option("--progress", help="A progress bar even when not at a terminal.")
     ] = False,
     as_json: JsonOption = False,
+    clinic: ClinicOption = None,
 ) -> None:
     """Import a day's treatments from a CSV file. All or nothing unless --skip-bad-rows;
     rows already imported are not logged again. Exit 1 if any row has a problem."""
     from reminders.import_cli import run_import
 
-    with _app() as application:
+    with _app(clinic) as application:
         report = run_import(
             application,
             file,
@@ -455,9 +408,7 @@ def import_file(
 def audit_export(
     first: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD), clinic-local.")],
     last: Annotated[str, typer.Option("--to", help="Last day, included.")],
-    clinic: Annotated[
-        str | None, typer.Option(help="The clinic's slug (default: the configured clinic).")
-    ] = None,
+    clinic: ClinicOption = None,
     export_format: Annotated[
         str, typer.Option("--format", help="csv, jsonl (a line per message) or json.")
     ] = "csv",
@@ -469,12 +420,11 @@ def audit_export(
     the address it went to and who logged the treatment."""
     from reminders.audit_cli import run_audit
 
-    with _app() as application:
+    with _app(clinic) as application:
         run_audit(
             application,
             first=first,
             last=last,
-            clinic_slug=_slug(clinic) if clinic else None,
             export_format=export_format,
             output=output,
         )
@@ -505,6 +455,12 @@ def _follow_first_message(application: App, treatment_id: int, seconds: float) -
     )
 
 
+def _usage(field: str, message: str) -> typer.Exit:
+    """A refusal before anything is opened: the `error:` line, exit 2."""
+    _print_error(f"{field}: {message}")
+    return typer.Exit(2)
+
+
 def _interactive() -> bool:
     """Someone at the terminal can answer a question (not a script or a pipe)."""
     return sys.stdin.isatty()
@@ -520,10 +476,11 @@ def email_instead(
     reason: Annotated[str, typer.Option(help="Why, for the history.")] = (
         "the texts did not arrive"
     ),
+    clinic: ClinicOption = None,
 ) -> None:
     """Stop texting the patient: their texts not yet sent, and any text of this treatment
     that did not arrive, go by email as of now."""
-    with _app() as application:
+    with _app(clinic) as application:
         rerouted = application.desk.email_instead(
             application.clinic.id, treatment_id, email=email, why=reason
         )
@@ -544,9 +501,10 @@ def list_messages(
     ] = 7,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
     as_json: JsonOption = False,
+    clinic: ClinicOption = None,
 ) -> None:
     """Upcoming messages and recent outcomes, in clinic-local time."""
-    with _app() as application:
+    with _app(clinic) as application:
         messages = application.service.recent(application.clinic.id, days=days, limit=limit)
         if as_json:
             _print_json(views.messages_document(messages, application.clinic_zone))
@@ -564,12 +522,13 @@ def list_messages(
 def failures(
     hours: Annotated[int, typer.Option(min=1, max=24 * 90, help="How far back to look.")] = 24,
     as_json: JsonOption = False,
+    clinic: ClinicOption = None,
 ) -> None:
     """Who to call (flagged replies, patients the service cannot reach), messages that
     failed or were not delivered, and channels waiting on their settings."""
     from reminders import reply_views
 
-    with _app() as application:
+    with _app(clinic) as application:
         service, clinic_id, zone = (
             application.service,
             application.clinic.id,
@@ -624,15 +583,18 @@ def replies(
     ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
     as_json: JsonOption = False,
+    clinic_slug: ClinicOption = None,
 ) -> None:
     """Replies waiting for staff: emergencies, clinical flags, then requests to stop texts
     (`replies ack ID` when dealt with; `replies confirm-opt-out ID` to stop texts)."""
     if ctx.invoked_subcommand is not None:
+        # `replies --clinic x ack 5` acts for that clinic as `replies ack 5 --clinic x` does.
+        ctx.obj = clinic_slug
         return
     from reminders import reply_views
     from reminders.replies import ReplyFilter
 
-    with _app() as application:
+    with _app(clinic_slug) as application:
         replies_service, clinic = application.replies, application.clinic
         found = replies_service.inbox(
             clinic.id, ReplyFilter(flagged=flagged, open=not show_all, limit=limit)
@@ -657,23 +619,27 @@ def replies(
 
 @replies_app.command("ack")
 def replies_ack(
+    ctx: typer.Context,
     reply_id: ReplyId,
     by: Annotated[str, typer.Option(help="Who called the patient or dealt with it.")] = "staff",
+    clinic: ClinicOption = None,
 ) -> None:
     """Mark a reply as dealt with, or a request to stop texts as dismissed."""
-    with _app() as application:
+    with _app(clinic or ctx.obj) as application:
         reply = application.replies.acknowledge(application.clinic.id, reply_id, by=by)
         _say(f"Reply {reply.id} acknowledged by {reply.acknowledged_by}.")
 
 
 @replies_app.command("confirm-opt-out")
 def replies_confirm_opt_out(
+    ctx: typer.Context,
     reply_id: ReplyId,
     by: Annotated[str, typer.Option(help="Who confirmed the request.")] = "staff",
+    clinic: ClinicOption = None,
 ) -> None:
     """The patient asked in words to stop texts: stop them, as a STOP reply does (what is
     left of their aftercare goes by email, or to staff)."""
-    with _app() as application:
+    with _app(clinic or ctx.obj) as application:
         reply = application.replies.confirm_opt_out(application.clinic.id, reply_id, by=by)
         who = reply.acknowledged_by
         _say(f"Reply {reply.id}: texts to this patient stopped, confirmed by {who}.")
@@ -716,17 +682,20 @@ def acknowledge(
         typer.Argument(min=1, max=MAX_ID, help="The alert's number, as `failures` lists it."),
     ],
     by: Annotated[str, typer.Option(help="Who called the patient or dealt with it.")],
+    clinic: ClinicOption = None,
 ) -> None:
     """Mark a "needs a call" alert as dealt with."""
-    with _app() as application:
+    with _app(clinic) as application:
         alert = application.service.acknowledge(application.clinic.id, alert_id, by=by)
         _say(f"Alert {alert.id} acknowledged by {alert.acknowledged_by}.")
 
 
 @app.command()
-def show(treatment_id: TreatmentId, as_json: JsonOption = False) -> None:
+def show(
+    treatment_id: TreatmentId, as_json: JsonOption = False, clinic: ClinicOption = None
+) -> None:
     """A treatment's timeline: each message, its due and sent times, state and reasons."""
-    with _app() as application:
+    with _app(clinic) as application:
         treatment = application.service.treatment(application.clinic.id, treatment_id)
         if as_json:
             _print_json(views.treatment_document(treatment, application.clinic_zone))
@@ -765,9 +734,10 @@ def cancel(
     no_notify: NotifyOption = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
+    clinic: ClinicOption = None,
 ) -> None:
     """Cancel a treatment's pending messages."""
-    with _app() as application:
+    with _app(clinic) as application:
         service, clinic_id = application.service, application.clinic.id
         cancel_it = functools.partial(
             service.cancel,
@@ -807,12 +777,13 @@ def reschedule(
     no_notify: NotifyOption = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
+    clinic: ClinicOption = None,
 ) -> None:
     """Correct a treatment's time or restriction. What is still to go is planned again; a
     patient already told other times is sent a correction, shown first."""
     from reminders.inputs import parse_length
 
-    with _app() as application:
+    with _app(clinic) as application:
         if at is None and restriction is None:
             raise InputError("at", "give the corrected time (--at), a restriction, or both")
         service, clinic_id = application.service, application.clinic.id
@@ -871,12 +842,13 @@ def preview(
         str | None, typer.Option(help="A patient's own restriction length (default: the clinic's).")
     ] = None,
     as_json: JsonOption = False,
+    clinic: ClinicOption = None,
 ) -> None:
     """Show the plan for a hypothetical treatment: each window until when, the messages that
     tell the patient, their texts, local times and reasons. Stores nothing."""
     from reminders.inputs import parse_length, parse_zone
 
-    with _app() as application:
+    with _app(clinic) as application:
         now = application.clock.now()
         performed_at = _near(_when(at, tz, application), now, "at") or now
         logged = _near(_when(logged_at, tz, application, field="logged-at"), now, "logged-at")
@@ -994,109 +966,67 @@ def db_upgrade() -> None:
             engine.dispose()
 
 
-@clinic_app.command("add")
-def clinic_add(
-    slug: Annotated[str, typer.Option(help="Short id, e.g. harbor-skin.")],
-    name: Annotated[str, typer.Option(help="Name shown in every text.")],
-    phone: Annotated[str, typer.Option(help="Clinic phone, E.164.")],
-    timezone: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/London.")],
-    restriction: Annotated[str, typer.Option(help="Restriction length.")] = "4h",
-    region: Annotated[str, typer.Option(help="Default phone region.")] = "US",
-    quiet_hours: Annotated[
-        str, typer.Option(help="e.g. 21:00-08:00; empty for none.")
-    ] = "21:00-08:00",
-    default_channel: Annotated[ChannelKind, typer.Option()] = ChannelKind.SMS,
-    restriction_source: Annotated[
-        str | None,
-        typer.Option(help="For a length the answers do not support: a file in config/sources."),
-    ] = None,
-    restriction_quote: Annotated[
-        str | None, typer.Option(help="The sentence in that file that sets the length.")
-    ] = None,
-    on_call_phone: Annotated[
-        str | None, typer.Option(help="Texted at once about a flagged reply, E.164.")
-    ] = None,
-    on_call_email: Annotated[
-        str | None, typer.Option(help="Emailed at once about a flagged reply.")
-    ] = None,
-    sms_monthly_segments: Annotated[
-        int | None, typer.Option(min=1, help="SMS segments a month (default: no budget).")
-    ] = None,
-    test_mode: Annotated[
-        bool, typer.Option(help="Send every message to the test phone and email instead.")
-    ] = False,
-    test_phone: Annotated[str | None, typer.Option(help="Test mode's phone, E.164.")] = None,
-    test_email: Annotated[str | None, typer.Option(help="Test mode's email address.")] = None,
-) -> None:
-    """Add a clinic to this deployment; its settings are checked against the policies."""
-    from pydantic import ValidationError
+BudgetClinic = Annotated[
+    str | None, typer.Option("--clinic", help="The clinic's slug (default: this clinic).")
+]
 
-    from reminders.clinic_checks import check_clinic
-    from reminders.inputs import parse_length
-    from reminders.settings import ClinicSettings
+
+@budget_app.command("show")
+def budget_show(clinic: BudgetClinic = None, as_json: JsonOption = False) -> None:
+    """This month's SMS segments used, the budget, and texts held over it."""
+    from reminders.spend import Budgets
 
     with _app() as application:
-        parse_length(restriction, field="restriction")  # a length too long for the calendar
-        try:
-            settings = ClinicSettings(
-                slug=slug,
-                name=name,
-                phone=phone,
-                timezone=timezone,
-                restriction=restriction,
-                region=region,
-                quiet_hours=quiet_hours or None,
-                default_channel=default_channel,
-                restriction_source=restriction_source,
-                restriction_quote=restriction_quote,
-                on_call_phone=on_call_phone,
-                on_call_email=on_call_email,
-                sms_monthly_segments=sms_monthly_segments,
-                test_mode=test_mode,
-                test_phone=test_phone,
-                test_email=test_email,
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise InputError(str(first["loc"][0]), first["msg"]) from exc
-        settings, problems = check_clinic(
-            settings, application.policies, application.settings.sources_dir
-        )
-        if problems:
-            raise InputError(problems[0].setting, problems[0].message)
-        clinic = _accounts(application).add_clinic(settings)
-        _say(f"Clinic {clinic.slug!r} added (id {clinic.id}).")
-
-
-@clinic_app.command("list")
-def clinic_list(as_json: JsonOption = False) -> None:
-    """Clinics in this deployment."""
-    with _app() as application:
-        clinics = _accounts(application).clinics()
+        slug = _slug(clinic) if clinic else application.clinic.slug
+        status = Budgets(application.sessions, application.clock).status(slug)
         if as_json:
-            _print_json(views.clinics_document(clinics))
+            _print_json(views.budget_document(status))
             return
-        out().print(views.clinics_table(clinics))
-        from reminders.reply_views import no_on_call
+        _say(views.budget_line(status))
 
-        for clinic in clinics:
-            notice = no_on_call(clinic)
-            if notice:
-                _say(notice)
+
+@budget_app.command("allow")
+def budget_allow(
+    segments: Annotated[
+        int, typer.Option(min=1, max=10_000_000, help="Segments more for this month.")
+    ],
+    by: Annotated[str, typer.Option(help="Who decided, for the record.")],
+    clinic: BudgetClinic = None,
+) -> None:
+    """Let this month's texts go over the budget by SEGMENTS more; held texts go on the
+    worker's next pass. Recorded with who decided; the budget alert is acknowledged."""
+    from reminders.spend import Budgets
+
+    with _app() as application:
+        slug = _slug(clinic) if clinic else application.clinic.slug
+        status = Budgets(application.sessions, application.clock).allow(
+            slug, segments=segments, by=by
+        )
+        _say(views.budget_line(status))
 
 
 @apikey_app.command("create")
 def apikey_create(
-    clinic: Annotated[str, typer.Option(help="The clinic's slug.")],
+    clinic: Annotated[str | None, typer.Option(help="The clinic's slug.")] = None,
     label: Annotated[str, typer.Option(help="What the key is for.")] = "api",
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An admin key: manages clinics, acts for none.")
+    ] = False,
 ) -> None:
-    """Create an API key; it is shown once, only its hash is stored."""
+    """Create an API key (a clinic's, or with --admin the operator's); it is shown once,
+    only its hash is stored."""
     from reminders.inputs import clean_text
 
+    if (clinic is None) == (not admin):
+        raise _usage("clinic", "give --clinic SLUG for a clinic's key, or --admin")
     with _app() as application:
         label = clean_text(label, field="label", longest=LONGEST_LABEL)
-        key = _accounts(application).create_key(_slug(clinic), label=label)
-        _say(f"API key {key.prefix} for clinic {clinic!r} (shown once, store it now):")
+        if clinic is None:
+            key = _accounts(application).create_admin_key(label=label)
+            _say(f"Admin API key {key.prefix} (shown once, store it now):")
+        else:
+            key = _accounts(application).create_key(_slug(clinic), label=label)
+            _say(f"API key {key.prefix} for clinic {clinic!r} (shown once, store it now):")
         print(key.key)
 
 
@@ -1112,11 +1042,14 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix."
 
 @apikey_app.command("list")
 def apikey_list(
-    clinic: Annotated[str, typer.Option(help="The clinic's slug.")], as_json: JsonOption = False
+    clinic: Annotated[
+        str | None, typer.Option(help="The clinic's slug (without it: the admin keys).")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """A clinic's API keys (prefixes and labels; never the keys)."""
+    """A clinic's API keys, or the admin keys (prefixes and labels; never the keys)."""
     with _app() as application:
-        keys = _accounts(application).keys(_slug(clinic))
+        keys = _accounts(application).keys(_slug(clinic) if clinic is not None else None)
         if as_json:
             _print_json(views.keys_document(keys))
             return
@@ -1203,59 +1136,6 @@ def _staff(application: App) -> StaffAccounts:
     return StaffAccounts(
         sessions=application.sessions, clock=application.clock, settings=application.settings.web
     )
-
-
-BudgetClinic = Annotated[
-    str | None, typer.Option("--clinic", help="The clinic's slug (default: this clinic).")
-]
-
-
-@budget_app.command("show")
-def budget_show(clinic: BudgetClinic = None, as_json: JsonOption = False) -> None:
-    """This month's SMS segments used, the budget, and texts held over it."""
-    from reminders.spend import Budgets
-
-    with _app() as application:
-        slug = _slug(clinic) if clinic else application.clinic.slug
-        status = Budgets(application.sessions, application.clock).status(slug)
-        if as_json:
-            _print_json(views.budget_document(status))
-            return
-        _say(views.budget_line(status))
-
-
-@budget_app.command("allow")
-def budget_allow(
-    segments: Annotated[
-        int, typer.Option(min=1, max=10_000_000, help="Segments more for this month.")
-    ],
-    by: Annotated[str, typer.Option(help="Who decided, for the record.")],
-    clinic: BudgetClinic = None,
-) -> None:
-    """Let this month's texts go over the budget by SEGMENTS more; held texts go on the
-    worker's next pass. Recorded with who decided; the budget alert is acknowledged."""
-    from reminders.spend import Budgets
-
-    with _app() as application:
-        slug = _slug(clinic) if clinic else application.clinic.slug
-        status = Budgets(application.sessions, application.clock).allow(
-            slug, segments=segments, by=by
-        )
-        _say(views.budget_line(status))
-
-
-def _slug(text: str) -> str:
-    """A clinic's slug to look up: text the database can be asked about (not, say, bytes of
-    a command line that are not UTF-8)."""
-    from reminders.inputs import clean_text
-
-    return clean_text(text, field="clinic", longest=40)
-
-
-def _accounts(application: App) -> Accounts:
-    from reminders.accounts import Accounts
-
-    return Accounts(sessions=application.sessions, clock=application.clock)
 
 
 def main() -> None:

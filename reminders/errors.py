@@ -26,6 +26,15 @@ class ConflictError(ReminderError):
     """The request contradicts an earlier one (an Idempotency-Key reused with another body)."""
 
 
+class ClinicDisabledError(ConflictError):
+    """The clinic is disabled: it logs no treatments until it is enabled again."""
+
+    def __init__(self, slug: str, reason: str | None) -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"clinic: {slug!r} is disabled{why}: no treatments can be logged for it")
+        self.slug = slug
+
+
 class NotFoundError(ReminderError):
     """The object does not exist (or belongs to another clinic)."""
 

@@ -22,7 +22,7 @@ from reminders.db import bulk, plans
 from reminders.db.models import Clinic, Message, MessageEvent, Patient, Treatment, table_of
 from reminders.domain import ClinicProfile, EventKind, TreatmentStatus
 from reminders.durations import format_duration, parse_duration
-from reminders.errors import InputError
+from reminders.errors import ClinicDisabledError, InputError
 from reminders.inputs import check_treatment_time, clean_text
 from reminders.patients import (
     PatientInput,
@@ -102,6 +102,8 @@ class Restriction:
 def check(
     policies: PolicySet, clinic_row: Clinic, request: TreatmentInput, now: datetime
 ) -> Checked:
+    if clinic_row.disabled_at is not None:
+        raise ClinicDisabledError(clinic_row.slug, clinic_row.disabled_reason)
     policy = policy_for(policies, request.treatment_type)
     performed_at = request.performed_at or now
     check_treatment_time(performed_at, now=now)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reminders import corrections, intake
+from reminders import clinic_records, corrections, intake
 from reminders.clinics import ClinicProfiles
 from reminders.clock import Clock
 from reminders.db import plans, repo
@@ -68,8 +68,9 @@ class ReminderService:
 
     # -- clinics -----------------------------------------------------------------
 
-    def sync_clinic(self, settings: ClinicSettings) -> Clinic:
-        """Create or update the clinic row from settings (the file is the owner's source)."""
+    def sync_clinic(self, settings: ClinicSettings, *, by: str = "config") -> Clinic:
+        """Create or update the clinic row from settings (the file is the owner's source);
+        each setting it changes is recorded as changed `by` the file."""
         now = self.clock.now()
         fields = settings.model_dump(mode="json")
         with self.sessions.begin() as session:
@@ -77,10 +78,8 @@ class ReminderService:
             if clinic is None:
                 clinic = Clinic(**fields, created_at=now, updated_at=now)
                 session.add(clinic)
-            elif any(getattr(clinic, key) != value for key, value in fields.items()):
-                for key, value in fields.items():
-                    setattr(clinic, key, value)
-                clinic.updated_at = now
+            else:
+                clinic_records.apply(session, clinic, fields, by=by, now=now)
             session.flush()
             return clinic
 

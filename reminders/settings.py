@@ -296,6 +296,11 @@ def config_dir_from_env() -> Path:
     return Path(os.environ.get("REMINDERS_CONFIG_DIR", "config"))
 
 
+def config_file() -> Path:
+    """The settings file read at start-up (whether or not it exists)."""
+    return _config_file()
+
+
 def _config_file() -> Path:
     explicit = os.environ.get("REMINDERS_CONFIG_FILE")
     if explicit:

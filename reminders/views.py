@@ -500,7 +500,7 @@ def clinics_table(clinics: Sequence[Clinic]) -> Table:
     table = Table(title="clinics")
     _fixed(table, "id")
     _folding(table, "slug", "name", "timezone", "restriction")
-    _fixed(table, "quiet hours", "channel", "SMS budget", "test mode")
+    _fixed(table, "quiet hours", "channel", "SMS budget", "test mode", "status")
     for c in clinics:
         _row(
             table,
@@ -513,6 +513,7 @@ def clinics_table(clinics: Sequence[Clinic]) -> Table:
             c.default_channel,
             f"{c.sms_monthly_segments} segments/month" if c.sms_monthly_segments else "-",
             _test_mode(c),
+            "disabled" if c.disabled_at else "active",
         )
     return table
 
@@ -806,6 +807,7 @@ def clinics_document(clinics: Sequence[Clinic]) -> Document:
                 "test_mode": c.test_mode,
                 "test_phone": c.test_phone,
                 "test_email": c.test_email,
+                "status": "disabled" if c.disabled_at else "active",
                 "created_at": c.created_at,
                 "updated_at": c.updated_at,
             }

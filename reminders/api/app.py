@@ -12,6 +12,7 @@ from reminders.api.deps import ApiContext
 from reminders.api.docs import add_docs
 from reminders.api.errors import ServerErrors, add_error_handlers
 from reminders.api.routes import (
+    admin,
     alerts,
     audit,
     desk,
@@ -53,6 +54,12 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
             {"name": "audit", "description": "Every message sent, skipped, failed or cancelled."},
             {"name": "policies", "description": "Aftercare policies and plan previews."},
             {"name": "health", "description": "Liveness and readiness."},
+            {
+                "name": "admin",
+                "description": "The operator's: clinics listed, shown, changed, disabled and "
+                "enabled, with the record of every change. Needs an admin key "
+                "(`reminders apikey create --admin`); a clinic's key is refused.",
+            },
         ],
         docs_url=None,
         redoc_url=None,
@@ -74,6 +81,7 @@ def create_app(application: App, *, accounts: Accounts | None = None) -> FastAPI
     api.include_router(audit.router)
     api.include_router(policies.router)
     api.include_router(health.router)
+    api.include_router(admin.router)
     api.include_router(metrics.router)
     api.include_router(webhooks.router)
     add_docs(api)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -76,6 +77,25 @@ class Clinic(Base):
     test_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A disabled clinic logs no treatments and its API keys are refused; what was
+    # already planned for its patients still goes (reminders.clinic_admin).
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class ClinicChange(Base):
+    """One setting of a clinic changed: by whom, when, from what to what."""
+
+    __tablename__ = "clinic_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    changed_at: Mapped[datetime]
+    # `cli:<os user>`, `admin-key:<label>` or `config:<file>` (reminders.actors).
+    changed_by: Mapped[str] = mapped_column(String(120))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
 
 
 class Patient(Base):
@@ -238,17 +258,23 @@ class MessageEvent(Base):
 
 
 class ApiKey(Base):
-    """A clinic's API key; only a hash of the secret is kept."""
+    """A clinic's API key, or the operator's admin key (no clinic); only a hash of the
+    secret is kept."""
 
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
+    # An admin key manages clinics and acts for none: it has no clinic, and a clinic's
+    # key is never an admin key (the check keeps the two apart in the rows themselves).
+    admin: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)  # public part, for lookup
     secret_hash: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("admin = (clinic_id IS NULL)", name="admin_has_no_clinic"),)
 
 
 class IdempotencyKey(Base):

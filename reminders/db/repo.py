@@ -174,6 +174,14 @@ def cancel_unsent(session: Session, *, treatment_id: int, reason: str, now: date
     return _cancel(session, where, reason=reason, now=now)
 
 
+def cancel_unsent_of_clinic(
+    session: Session, *, clinic_id: int, reason: str, now: datetime
+) -> list[int]:
+    """Cancel every message of the clinic not yet handed to a provider."""
+    where = and_(Message.clinic_id == clinic_id, _not_handed_over())
+    return _cancel(session, where, reason=reason, now=now)
+
+
 def _cancel(
     session: Session, where: ColumnElement[bool], *, reason: str, now: datetime
 ) -> list[int]:

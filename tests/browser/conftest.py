@@ -201,7 +201,8 @@ def _console_problem(message: ConsoleMessage) -> list[str]:
         return []
     # htmx reports a poll cut short by leaving the page (the request is aborted, as it
     # should be) as an error; a failed answer is still caught as htmx:responseError.
-    if message.text.startswith(("htmx:sendAbort", "htmx:afterRequest")):
+    # So is a poll that finds the server stopped at the test's end (htmx:sendError).
+    if message.text.startswith(("htmx:sendAbort", "htmx:afterRequest", "htmx:sendError")):
         return []
     return [f"console: {message.text}"]
 
