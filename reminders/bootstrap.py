@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -67,7 +68,18 @@ class App:
             bell=self.bell,
             listen=self.engine,
             on_call=self.on_call(channels, dispatcher.worker_id),
+            chores=self.chores(),
         )
+
+    def chores(self) -> list[Callable[[], object]]:
+        """What a worker also does, hourly: remove contact details past their retention."""
+        days = self.settings.retention.contact_days
+        if days is None:
+            return []
+        from reminders.retention import Retention
+
+        retention = Retention(sessions=self.sessions, clock=self.clock)
+        return [lambda: retention.run(keep=timedelta(days=days), dry_run=False)]
 
     def on_call(self, channels: ChannelRegistry, worker_id: str) -> OnCallSender:
         """What sends flagged replies to the clinics' on-call contacts."""

@@ -38,7 +38,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 SENDS = Counter(
     "reminders_sends",
     "Messages settled by a worker, by channel and outcome "
-    "(sent, retry, held, failed, skipped, released).",
+    "(sent, retried, held, failed, skipped, released).",
     ["channel", "outcome"],
     registry=REGISTRY,
 )

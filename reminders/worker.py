@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
 from types import FrameType
@@ -34,6 +34,21 @@ from reminders.on_call import OnCallSender
 log = logging.getLogger(__name__)
 
 
+# Housekeeping that is not about sending (removing contact details past their
+# retention): hourly is soon enough, and cheap when there is nothing to do.
+CHORE_INTERVAL = 3600
+
+
+def _logged(chore: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            chore()
+        except Exception:
+            log.exception("housekeeping failed; will retry within the hour")
+
+    return run
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -47,9 +62,11 @@ class Worker:
         bell: Bell | None = None,
         listen: Engine | None = None,
         on_call: OnCallSender | None = None,
+        chores: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.dispatcher = dispatcher
         self.on_call = on_call
+        self.chores = chores
         self.poll_interval = poll_interval
         self._bell = bell
         self._unsubscribe: Callable[[], None] | None = None
@@ -128,6 +145,10 @@ class Worker:
             id="poll",
             next_run_time=self.dispatcher.clock.now(),
         )
+        for number, chore in enumerate(self.chores):
+            self._scheduler.add_job(
+                _logged(chore), "interval", seconds=CHORE_INTERVAL, id=f"chore-{number}"
+            )
         self._scheduler.start()
         if self._bell is not None:
             self._unsubscribe = self._bell.subscribe(self.wake)

@@ -12,7 +12,7 @@ from reminders.clock import FixedClock
 from reminders.db.models import InboundMessage, Message, Patient, SmsOptOut
 from reminders.retention import REMOVED, Retention
 from tests.conftest import NOW
-from tests.support import log
+from tests.support import RecordingChannel, log
 
 KEEP = timedelta(days=30)
 
@@ -108,3 +108,22 @@ def test_a_second_run_finds_nothing_more(app: App, clock: FixedClock) -> None:
 
     assert retention(app).run(keep=KEEP, dry_run=False).patients == 2
     assert retention(app).run(keep=KEEP, dry_run=False).patients == 0
+
+
+def test_a_worker_removes_them_hourly_once_the_setting_is_on(app: App, clock: FixedClock) -> None:
+    assert app.chores() == []  # no retention set: contact details are kept
+    old = settled_treatment(app, clock, 40)
+    app.settings.retention.contact_days = 30
+
+    [chore] = app.chores()
+    worker = app.worker(RecordingChannel().registry())
+    worker.start()
+    try:
+        job = worker._scheduler.get_job("chore-0")
+        assert job is not None
+        assert job.trigger.interval == timedelta(hours=1)
+    finally:
+        worker.stop()
+    chore()
+
+    assert patient(app, old).phone is None
