@@ -18,13 +18,16 @@ run: $(INSTALLED)
 	$(BIN)/reminders serve
 
 ## The whole suite: lint, types, policy check and every test (SQLite and PostgreSQL).
+## Most tests run on two processes (pytest-xdist: each has its own database schema and
+## files); the slow process and fault tests then run alone, as their timings assume.
 test: $(INSTALLED) lint typecheck check-policies
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 ## The everyday loop (about 5 minutes): lint, types, and every test but the slow
 ## process and fault tests, stopping at the first failure.
 check: $(INSTALLED) lint typecheck
-	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -x -q -m "not slow" $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
