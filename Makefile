@@ -24,8 +24,8 @@ test: $(INSTALLED) lint typecheck check-policies
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
-## The everyday loop (about 5 minutes): lint, types, and every test but the slow
-## process and fault tests, stopping at the first failure.
+## The everyday loop (about 7 minutes): lint, types, and every test but the slow
+## process and fault tests, on two processes, stopping at the first failure.
 check: $(INSTALLED) lint typecheck
 	$(BIN)/python -m pytest -n 2 -x -q -m "not slow" $(PYTEST_ARGS)
 
