@@ -138,6 +138,14 @@ class Worker:
             log.exception("dispatch pass failed; will retry on the next poll")
 
     def start(self) -> None:
+        self._add_jobs()
+        self._scheduler.start()
+        if self._bell is not None:
+            self._unsubscribe = self._bell.subscribe(self.wake)
+        if self._listener is not None:
+            self._listener.start()
+
+    def _add_jobs(self) -> None:
         self._scheduler.add_job(
             self._safe_tick,
             "interval",
@@ -149,11 +157,6 @@ class Worker:
             self._scheduler.add_job(
                 _logged(chore), "interval", seconds=CHORE_INTERVAL, id=f"chore-{number}"
             )
-        self._scheduler.start()
-        if self._bell is not None:
-            self._unsubscribe = self._bell.subscribe(self.wake)
-        if self._listener is not None:
-            self._listener.start()
 
     def stop(self) -> None:
         """Stop claiming, let the in-flight send finish and be recorded, hand back the rest."""
