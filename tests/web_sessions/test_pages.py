@@ -1,5 +1,5 @@
 """The web page's answers: CSRF refusals, security headers, error pages (never JSON, never
-details), tenancy through `treatment_for`, and the API left as it was."""
+details), tenancy through the treatment page, and the API left as it was."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from reminders.accounts import Accounts
 from reminders.api.app import create_app
 from reminders.bootstrap import App, build_app
 from reminders.clock import FixedClock
-from reminders.errors import NotFoundError
 from reminders.settings import Settings, WebSettings
 from reminders.staff import StaffAccounts
-from reminders.web.auth import CsrfDep, SignedIn
+from reminders.web.auth import CsrfDep
 from reminders.web.routing import web_router
-from reminders.web.tenancy import treatment_for
 from tests.api import TestClient
 from tests.conftest import clinic_settings
 from tests.support import log
@@ -219,31 +217,6 @@ def test_another_clinics_staff_get_the_404_page_for_it(
         assert "Page not found" in answer.text
         assert_page_headers(answer.headers)
     assert theirs.text == missing.text
-
-
-def test_treatment_for_refuses_another_clinics_treatment_as_a_missing_one(
-    app: App, api: FastAPI, staff_accounts: StaffAccounts, clinic_b_staff: str
-) -> None:
-    treatment = log(app)
-    session = staff_accounts.start_session(staff_accounts.accounts("b")[0].id)
-    found = staff_accounts.signed_in(session.token)
-    assert found is not None
-    bea = SignedIn(
-        staff_id=found.staff_id,
-        clinic_id=found.clinic_id,
-        username=found.username,
-        display_name=found.display_name,
-        csrf_token=found.csrf_token,
-        session_id=found.id,
-        clinic_name=found.clinic_name,
-        clinic_timezone=found.clinic_timezone,
-    )
-    with pytest.raises(NotFoundError) as theirs:
-        treatment_for(api.state.web, bea, treatment.id)
-    with pytest.raises(NotFoundError) as missing:
-        treatment_for(api.state.web, bea, treatment.id + 1000)
-    assert str(theirs.value) == f"treatment {treatment.id} not found"
-    assert str(missing.value) == f"treatment {treatment.id + 1000} not found"
 
 
 def test_an_id_that_cannot_be_one_is_the_404_page(
