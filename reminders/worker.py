@@ -165,6 +165,11 @@ class Worker:
             self._unsubscribe()
         if self._listener is not None:
             self._listener.stop()
+        # Let a pass already past its stopping check finish first: APScheduler's shutdown
+        # holds its job store lock while it joins the pass's thread, so a pass scheduling
+        # its next wake (which takes that lock) would otherwise wait for ever.
+        with self._tick_lock:
+            pass
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
